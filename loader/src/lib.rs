@@ -1,0 +1,20 @@
+//! The bundled Limine-protocol loader's pure logic, host-testable with `cargo test -p loader`.
+//!
+//! Nothing here touches firmware or hardware: `main.rs` (UEFI glue) reads files, allocates
+//! memory and switches to the kernel, and calls into these modules for every decision.
+//!
+//! - [`config`]: `limine.conf` parser.
+//! - [`elf`]: ELF64 validation, load planning, segment copying, relocation, KASLR slide.
+//! - [`memmap`]: UEFI memory map to Limine memory map conversion.
+//! - [`paging`]: 4-level page-table builder over an abstract physical memory.
+//! - [`protocol`]: request IDs, base revision tag, request scan, response layouts.
+
+#![cfg_attr(not(test), no_std)]
+
+extern crate alloc;
+
+pub mod config;
+pub mod elf;
+pub mod memmap;
+pub mod paging;
+pub mod protocol;
