@@ -8,13 +8,19 @@
 //! - [`memmap`]: UEFI memory map to Limine memory map conversion.
 //! - [`paging`]: 4-level page-table builder over an abstract physical memory.
 //! - [`protocol`]: request IDs, base revision tag, request scan, response layouts.
+//! - [`acpi`]: RSDP/XSDT/MADT walk to find the IOAPICs to mask at hand-off.
+//! - [`clock`]: firmware calendar time to UNIX time.
+//! - [`video`]: display mode choice and pixel layouts.
 
 #![cfg_attr(not(test), no_std)]
 
 extern crate alloc;
 
+pub mod acpi;
+pub mod clock;
 pub mod config;
 pub mod elf;
 pub mod memmap;
 pub mod paging;
 pub mod protocol;
+pub mod video;

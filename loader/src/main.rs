@@ -1,11 +1,43 @@
-//! UEFI entry of the bundled loader.
+//! UEFI entry of the bundled Limine-protocol loader.
+//!
+//! On success the kernel runs and this never returns. On failure the reason is printed on the
+//! firmware console (which OVMF mirrors to the serial port), the loader waits for a key and
+//! returns to the firmware; it never jumps into a half-loaded kernel.
 
 #![cfg_attr(target_os = "uefi", no_std, no_main)]
 
 #[cfg(target_os = "uefi")]
+extern crate alloc;
+
+#[cfg(target_os = "uefi")]
+mod firmware;
+
+#[cfg(target_os = "uefi")]
+#[global_allocator]
+static ALLOCATOR: firmware::alloc::LoaderAllocator = firmware::alloc::LoaderAllocator;
+
+#[cfg(target_os = "uefi")]
 #[uefi::entry]
 fn main() -> uefi::Status {
-    uefi::Status::SUCCESS
+    match firmware::boot() {
+        Ok(never) => match never {},
+        Err(e) => {
+            say!("loader: error: {e}");
+            say!("loader: press any key to return to the firmware.");
+            firmware::console::wait_for_key();
+            uefi::Status::LOAD_ERROR
+        }
+    }
+}
+
+#[cfg(target_os = "uefi")]
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
+    say!("loader: internal error: {info}");
+    loop {
+        // SAFETY: stops this CPU for good; nothing else runs.
+        unsafe { core::arch::asm!("cli", "hlt") };
+    }
 }
 
 #[cfg(not(target_os = "uefi"))]
