@@ -3,7 +3,8 @@
 use std::{env, path::PathBuf};
 
 fn main() {
-    let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let manifest_dir =
+        PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     let script = manifest_dir.join("..").join("linker.ld");
     println!("cargo:rerun-if-changed={}", script.display());
     if env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("none") {

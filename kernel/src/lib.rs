@@ -1,7 +1,24 @@
 //! The kernel library: everything but the entry point.
 //!
-//! Pure logic (text grid, parsers, allocators, memory-map processing) compiles on the host too,
-//! so `cargo test -p kernel --lib` exercises it; hardware access lives under `arch` and only
-//! builds for the bare-metal target.
+//! Pure logic (text grid, parsers, boot-info checks, allocators) compiles on the host too, so
+//! `cargo test -p kernel --lib` exercises it; hardware access lives under [`arch`] and only
+//! builds for the bare-metal target (`target_os = "none"`).
 
 #![cfg_attr(not(test), no_std)]
+
+#[cfg(target_os = "none")]
+pub mod arch;
+pub mod boot;
+pub mod cmdline;
+pub mod console;
+#[cfg(target_os = "none")]
+pub mod init;
+pub mod logger;
+#[cfg(target_os = "none")]
+mod panic;
+pub mod print;
+#[cfg(target_os = "none")]
+pub mod serial;
+pub mod sync;
+pub mod testing;
+pub mod time;

@@ -1,21 +1,14 @@
-//! Kernel entry point (bare-metal target only).
+//! Kernel entry point (bare-metal target only). The loader jumps here in 64-bit mode with the
+//! machine state the Limine protocol specifies; everything else happens in `kernel::init`.
 
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
+/// Entry point named by `linker.ld`. Reads the TSC first so the boot time covers everything.
 #[cfg(target_os = "none")]
 #[unsafe(no_mangle)]
 extern "C" fn kmain() -> ! {
-    loop {
-        core::hint::spin_loop();
-    }
-}
-
-#[cfg(target_os = "none")]
-#[panic_handler]
-fn panic(_info: &core::panic::PanicInfo) -> ! {
-    loop {
-        core::hint::spin_loop();
-    }
+    let entry_tsc = kernel::arch::cpu::rdtsc();
+    kernel::init::start(entry_tsc)
 }
 
 #[cfg(not(target_os = "none"))]

@@ -1,0 +1,6 @@
+//! x86_64 support: CPU control, serial port, PIT, QEMU exit device.
+
+pub mod cpu;
+pub mod pit;
+pub mod qemu;
+pub mod serial;

@@ -1,0 +1,64 @@
+//! The 8253/8254 programmable interval timer, used as a reference clock.
+//!
+//! Channel 2 is the one channel whose output can be polled (port 0x61 bit 5) without an
+//! interrupt, and whose gate is software controlled (port 0x61 bit 0). [`measure`] programs it in
+//! mode 0 (interrupt on terminal count) for a given number of PIT ticks, samples a caller-supplied
+//! counter right after the count is loaded and again when OUT2 rises, and returns both samples.
+//! The TSC and, later, the LAPIC timer are calibrated this way: the PIT input clock is a fixed
+//! 1.193182 MHz on every PC, so `ticks / PIT_HZ` seconds is a trustworthy interval.
+
+use ::x86_64::instructions::port::Port;
+
+/// Input clock of the PIT in Hz.
+pub const PIT_HZ: u64 = 1_193_182;
+
+/// Longest interval one mode-0 countdown can measure (65535 ticks, about 54.9 ms).
+pub const MAX_TICKS: u16 = u16::MAX;
+
+const CHANNEL2_DATA: u16 = 0x42;
+const COMMAND: u16 = 0x43;
+const NMI_STATUS_CONTROL: u16 = 0x61;
+
+/// Port 0x61 bit 0: gate of channel 2.
+const GATE2: u8 = 1 << 0;
+/// Port 0x61 bit 1: speaker data enable (kept off so calibration is silent).
+const SPEAKER: u8 = 1 << 1;
+/// Port 0x61 bit 5: current state of channel 2's output.
+const OUT2: u8 = 1 << 5;
+
+/// Counts `ticks` PIT cycles on channel 2 and returns `(sample at start, sample at end)`.
+///
+/// Run with interrupts disabled for an accurate interval. `ticks` of 0 is treated as 1.
+pub fn measure<T>(ticks: u16, mut sample: impl FnMut() -> T) -> (T, T) {
+    let ticks = ticks.max(1);
+    let mut control = Port::<u8>::new(NMI_STATUS_CONTROL);
+    let mut command = Port::<u8>::new(COMMAND);
+    let mut data = Port::<u8>::new(CHANNEL2_DATA);
+    // SAFETY: ports 0x42, 0x43 and 0x61 belong to the PIT and the system control port on every
+    // PC; channel 2 drives only the speaker, which stays disabled, and the original value of
+    // port 0x61 is restored before returning. No memory is touched.
+    unsafe {
+        let saved = control.read();
+        // Gate low while programming so the countdown starts exactly when the count is loaded.
+        control.write(saved & !(GATE2 | SPEAKER));
+        // Channel 2, access lobyte/hibyte, mode 0, binary.
+        command.write(0b1011_0000);
+        let [lo, hi] = ticks.to_le_bytes();
+        data.write(lo);
+        data.write(hi);
+        control.write((saved & !SPEAKER) | GATE2);
+        let start = sample();
+        while control.read() & OUT2 == 0 {
+            core::hint::spin_loop();
+        }
+        let end = sample();
+        control.write(saved);
+        (start, end)
+    }
+}
+
+/// Number of PIT ticks in `micros` microseconds, clamped to what one countdown can measure.
+pub fn ticks_for_micros(micros: u32) -> u16 {
+    let ticks = u64::from(micros) * PIT_HZ / 1_000_000;
+    u16::try_from(ticks).unwrap_or(MAX_TICKS)
+}

@@ -1,0 +1,76 @@
+//! COM1 (I/O port 0x3F8) through the `uart_16550` crate: 115200 baud, 8N1, FIFO on.
+//!
+//! The port is the kernel's first console and its test channel. Output converts `\n` to `\r\n`
+//! so raw terminals (QEMU's `-serial stdio`) show proper lines. Loopback mode routes transmitted
+//! bytes back into the receiver, which lets a test check the exact bytes the log path produces.
+
+use uart_16550::backend::{Backend, PioBackend};
+use uart_16550::spec::registers::{MCR, offsets};
+use uart_16550::{BaudRate, Config, InitError, Uart16550};
+
+/// I/O base of the first serial port.
+pub const COM1: u16 = 0x3F8;
+
+/// An initialised 16550-compatible UART.
+#[derive(Debug)]
+pub struct SerialPort {
+    uart: Uart16550<PioBackend>,
+}
+
+impl SerialPort {
+    /// Initialises the UART at `base` for 115200 8N1 with FIFOs and no interrupts.
+    ///
+    /// # Errors
+    /// [`InitError`] when no UART answers at `base` (many laptops have no COM1).
+    ///
+    /// # Safety
+    /// `base..base + 8` must be the registers of a 16550-compatible UART (or unused ports), and
+    /// no other code may drive that UART while the returned value exists.
+    pub unsafe fn init(base: u16) -> Result<Self, InitError> {
+        // SAFETY: the caller guarantees exclusive ownership of the eight ports at `base`.
+        let mut uart =
+            unsafe { Uart16550::new_port(base) }.map_err(|_| InitError::DeviceNotPresent)?;
+        uart.init(Config {
+            baud_rate: BaudRate::Baud115200,
+            ..Config::DEFAULT
+        })?;
+        Ok(Self { uart })
+    }
+
+    /// Sends `bytes`, translating `\n` into `\r\n`; blocks until the FIFO has taken them.
+    pub fn write_bytes(&mut self, bytes: &[u8]) {
+        for chunk in bytes.split_inclusive(|&b| b == b'\n') {
+            match chunk.split_last() {
+                Some((b'\n', head)) => {
+                    self.uart.send_bytes_exact(head);
+                    self.uart.send_bytes_exact(b"\r\n");
+                }
+                _ => self.uart.send_bytes_exact(chunk),
+            }
+        }
+    }
+
+    /// Returns a received byte if one is waiting.
+    pub fn try_read_byte(&mut self) -> Option<u8> {
+        self.uart.try_receive_byte().ok()
+    }
+
+    /// Switches internal loopback on or off. While on, every transmitted byte arrives in the
+    /// receiver and nothing leaves the chip; interrupts from the modem lines are kept off.
+    pub fn set_loopback(&mut self, on: bool) {
+        let mcr = if on {
+            MCR::LOOP_BACK
+        } else {
+            MCR::DTR | MCR::RTS | MCR::OUT_2_INT_ENABLE
+        };
+        // Drain anything pending so no stale byte is mistaken for looped-back data.
+        while self.try_read_byte().is_some() {}
+        // SAFETY: MCR is a register of the UART this value owns; loopback only reroutes the
+        // serial lines inside the chip.
+        unsafe {
+            self.uart
+                .backend_mut()
+                .write(offsets::MCR as u8, mcr.bits())
+        };
+    }
+}

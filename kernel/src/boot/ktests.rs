@@ -1,0 +1,91 @@
+//! In-kernel tests of what the loader handed over.
+
+use super::boot_info;
+use super::info::{self, MemoryKind, PAGE_SIZE, REQUESTED_REVISION};
+use crate::{kassert, kassert_eq, ktest};
+
+ktest! {
+    fn hhdm_offset_is_higher_half_and_canonical() -> TestResult {
+        let off = boot_info().hhdm_offset;
+        kassert!(off >= 0xffff_8000_0000_0000, "HHDM offset {off:#x} is not in the higher half");
+        kassert!(info::is_canonical(off), "HHDM offset {off:#x} is not canonical");
+        kassert_eq!(off % PAGE_SIZE, 0);
+        Ok(())
+    }
+}
+
+ktest! {
+    fn memory_map_is_sorted_aligned_and_disjoint() -> TestResult {
+        let map = &boot_info().memory_map;
+        kassert_eq!(boot_info().memory_map_dropped, 0);
+        if let Err(e) = info::check_memory_map(map) {
+            kassert!(false, "{e}");
+        }
+        kassert!(info::usable_bytes(map) > 0, "no usable memory");
+        Ok(())
+    }
+}
+
+ktest! {
+    fn kernel_lies_in_an_executable_region() -> TestResult {
+        let bi = boot_info();
+        let (Some(phys), Some(virt)) = (bi.kernel_phys_base, bi.kernel_virt_base) else {
+            kassert!(false, "no executable address response");
+            return Ok(());
+        };
+        kassert!(virt >= 0xffff_ffff_8000_0000, "kernel virtual base {virt:#x} below -2 GiB");
+        kassert_eq!(phys % PAGE_SIZE, 0);
+        let region = info::region_containing(&bi.memory_map, phys, PAGE_SIZE, MemoryKind::ExecutableAndModules);
+        kassert!(region.is_some(), "kernel physical base {phys:#x} is not inside a type-6 entry");
+        // The code that runs this test is inside the image: its address translates through the
+        // executable-address formula to a physical address in the same region.
+        let here = kernel_lies_in_an_executable_region as fn() -> crate::testing::TestResult as usize as u64;
+        let here_phys = here - virt + phys;
+        let region = info::region_containing(&bi.memory_map, here_phys, 1, MemoryKind::ExecutableAndModules);
+        kassert!(region.is_some(), "code at {here:#x} (phys {here_phys:#x}) is outside the type-6 entry");
+        Ok(())
+    }
+}
+
+ktest! {
+    fn framebuffer_is_described_consistently() -> TestResult {
+        let bi = boot_info();
+        let Some(fb) = bi.framebuffer else {
+            // A framebuffer is optional in the protocol, but UEFI under QEMU always has one.
+            kassert!(bi.firmware != Some(info::Firmware::Uefi64), "UEFI boot without a framebuffer");
+            return Ok(());
+        };
+        kassert!(fb.width > 0 && fb.height > 0, "empty framebuffer {}x{}", fb.width, fb.height);
+        kassert!(fb.pitch_is_sane(), "pitch {} < width {} * {} bpp / 8", fb.pitch, fb.width, fb.bpp);
+        kassert_eq!(fb.virt, fb.phys + bi.hhdm_offset);
+        let region = info::region_containing(&bi.memory_map, fb.phys, fb.size_bytes(), MemoryKind::Framebuffer);
+        kassert!(region.is_some(), "framebuffer {:#x}+{:#x} is not inside a type-7 entry", fb.phys, fb.size_bytes());
+        Ok(())
+    }
+}
+
+ktest! {
+    fn base_revision_tag_as_seen_by_the_kernel() -> TestResult {
+        let bi = boot_info();
+        let rev = bi.revision;
+        kassert_eq!(rev.requested, REQUESTED_REVISION);
+        // The harness says what the loader was told to serve; default: everything we asked.
+        let expected = match bi.cmdline().get("ktest.revision") {
+            Some(v) => v.parse::<u64>().unwrap_or(u64::MAX),
+            None => REQUESTED_REVISION,
+        };
+        kassert_eq!(rev.used, expected);
+        kassert_eq!(rev.supported, expected == REQUESTED_REVISION);
+        kassert!(rev.reported, "the loader did not write the revision it used into the tag");
+        Ok(())
+    }
+}
+
+ktest! {
+    fn command_line_reaches_the_kernel() -> TestResult {
+        let bi = boot_info();
+        kassert!(bi.cmdline().has("ktest"), "cmdline {:?} lacks the harness's ktest= option", bi.cmdline.as_str());
+        kassert!(!bi.cmdline_truncated);
+        Ok(())
+    }
+}

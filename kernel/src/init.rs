@@ -1,0 +1,149 @@
+//! Kernel initialisation, in the order of the boot flow in `docs/design.md`.
+
+use log::{LevelFilter, error, info, warn};
+
+use crate::boot::{self, info::MemoryKind};
+use crate::{arch, logger, serial, time};
+
+/// Mebibytes in `bytes`, rounded down.
+const fn mib(bytes: u64) -> u64 {
+    bytes / (1024 * 1024)
+}
+
+/// Brings the kernel up and never returns. `entry_tsc` is the TSC read first thing at entry.
+pub fn start(entry_tsc: u64) -> ! {
+    time::record_entry(entry_tsc);
+    let have_serial = serial::init();
+    logger::init(LevelFilter::Info);
+
+    if let Err(e) = boot::init_with(boot::limine::collect) {
+        error!("cannot continue: {e}");
+        panic!("boot failed: {e}");
+    }
+    let info = boot::boot_info();
+    match info.cmdline().log_level() {
+        Some(Ok(level)) => logger::init(level),
+        Some(Err(bad)) => warn!("unknown log level `{bad}` on the command line; keeping `info`"),
+        None => {}
+    }
+    if !have_serial {
+        warn!("no UART at COM1");
+    }
+
+    let rev = info.revision;
+    if rev.used < boot::info::MIN_REVISION {
+        error!(
+            "loader uses base revision {}, older than this kernel supports (2); continuing",
+            rev.used
+        );
+    } else if !rev.supported {
+        warn!(
+            "loader does not support base revision {}; it booted revision {}{} - continuing",
+            rev.requested,
+            rev.used,
+            if rev.reported {
+                ""
+            } else {
+                " (inferred: the loader does not report it)"
+            }
+        );
+    }
+
+    let tsc_hz = time::calibrate();
+    summary(info, tsc_hz);
+
+    let ready_ms = time::nanos_since_entry() / 1_000_000;
+    crate::println!("boot: ready in {ready_ms} ms");
+
+    #[cfg(feature = "ktest")]
+    {
+        let selector = info.cmdline().get("ktest").unwrap_or("all");
+        crate::testing::runner::run(selector)
+    }
+    #[cfg(not(feature = "ktest"))]
+    loop {
+        if let Some(byte) = serial::try_read_byte() {
+            serial::write_bytes(&[byte]);
+        }
+        core::hint::spin_loop();
+    }
+}
+
+fn summary(info: &boot::BootInfo, tsc_hz: u64) {
+    let rev = info.revision;
+    info!(
+        "loader: {} {}, base revision {} ({} {})",
+        if info.loader_name.is_empty() {
+            "(unnamed)"
+        } else {
+            &info.loader_name
+        },
+        info.loader_version,
+        rev.used,
+        if rev.reported { "reported" } else { "inferred" },
+        if rev.supported {
+            "as requested"
+        } else {
+            "older than requested"
+        }
+    );
+    match info.firmware {
+        Some(fw) => info!("firmware: {fw}"),
+        None => info!("firmware: not reported"),
+    }
+    let map = &info.memory_map;
+    info!(
+        "memory: {} MiB RAM, {} MiB usable, {} map entries{}",
+        mib(boot::info::ram_bytes(map)),
+        mib(boot::info::usable_bytes(map)),
+        map.len(),
+        if info.memory_map_dropped > 0 {
+            " (some dropped: map too long)"
+        } else {
+            ""
+        }
+    );
+    for r in map.iter() {
+        log::debug!("  {:#014x}..{:#014x} {}", r.base, r.end(), r.kind.name());
+    }
+    if let Err(e) = boot::info::check_memory_map(map) {
+        warn!("memory map: {e}");
+    }
+    let reclaimable: u64 = map
+        .iter()
+        .filter(|r| r.kind == MemoryKind::BootloaderReclaimable)
+        .map(|r| r.length)
+        .sum();
+    log::debug!("memory: {} KiB bootloader-reclaimable", reclaimable / 1024);
+    match &info.framebuffer {
+        Some(fb) => info!(
+            "framebuffer: {}x{}x{} pitch {} at {:#x} (of {})",
+            fb.width, fb.height, fb.bpp, fb.pitch, fb.phys, info.framebuffer_count
+        ),
+        None => info!("framebuffer: none"),
+    }
+    info!("hhdm: offset {:#x}", info.hhdm_offset);
+    match (info.kernel_phys_base, info.kernel_virt_base) {
+        (Some(p), Some(v)) => info!("kernel: physical {p:#x}, virtual {v:#x}"),
+        _ => warn!("kernel: address not reported"),
+    }
+    match info.rsdp_phys {
+        Some(p) => info!("acpi: RSDP at {p:#x}"),
+        None => info!("acpi: no RSDP"),
+    }
+    info!(
+        "cmdline: {:?}{}",
+        info.cmdline.as_str(),
+        if info.cmdline_truncated {
+            " (truncated)"
+        } else {
+            ""
+        }
+    );
+    info!(
+        "tsc: {}.{:03} MHz (calibrated against PIT channel 2)",
+        tsc_hz / 1_000_000,
+        (tsc_hz / 1_000) % 1_000
+    );
+    let _ = arch::cpu::interrupts_enabled();
+}

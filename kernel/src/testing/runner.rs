@@ -1,0 +1,149 @@
+//! Runs the registered tests in a test kernel and ends the QEMU run with the verdict.
+
+use core::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
+
+use super::ktap::Reporter;
+use super::{KTest, Kind};
+use crate::arch::qemu::{self, ExitCode};
+
+unsafe extern "C" {
+    static __ktests_start: u8;
+    static __ktests_end: u8;
+}
+
+/// The test currently running, for the panic and exception handlers.
+static CURRENT: AtomicPtr<KTest> = AtomicPtr::new(core::ptr::null_mut());
+/// KTAP number of the test currently running.
+static CURRENT_NUMBER: AtomicUsize = AtomicUsize::new(1);
+
+/// Every registered test.
+pub fn tests() -> &'static [KTest] {
+    // SAFETY: `linker.ld` places only `KTest` statics (emitted by `ktest!`, all with the same
+    // size and alignment, so contiguous) between the two symbols, in a read-only segment.
+    unsafe {
+        let start = (&raw const __ktests_start).cast::<KTest>();
+        let end = (&raw const __ktests_end).cast::<KTest>();
+        let len = (end as usize - start as usize) / core::mem::size_of::<KTest>();
+        core::slice::from_raw_parts(start, len)
+    }
+}
+
+struct Out;
+
+impl core::fmt::Write for Out {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        crate::print!("{s}");
+        Ok(())
+    }
+}
+
+/// Runs the tests selected by `selector` (`all` or a test name) and exits QEMU.
+pub fn run(selector: &str) -> ! {
+    if selector == "all" {
+        run_all()
+    } else {
+        run_one(selector)
+    }
+}
+
+fn run_all() -> ! {
+    let all = tests();
+    for t in all.iter().filter(|t| t.is_standalone()) {
+        crate::println!("ktest-standalone: {}", t.name);
+        for text in t.expect {
+            crate::println!("ktest-expect: {} {text}", t.name);
+        }
+    }
+    let normal = all.iter().filter(|t| !t.is_standalone()).count();
+    let mut report = Reporter::new(Out, normal);
+    for t in all.iter().filter(|t| !t.is_standalone()) {
+        CURRENT_NUMBER.store(report.next_number(), Ordering::SeqCst);
+        CURRENT.store(core::ptr::from_ref(t).cast_mut(), Ordering::SeqCst);
+        let result = (t.func)();
+        CURRENT.store(core::ptr::null_mut(), Ordering::SeqCst);
+        match result {
+            Ok(()) => report.result(t.name, true, None),
+            Err(f) => report.result(t.name, false, Some(format_args!("{f}"))),
+        }
+    }
+    qemu::exit(if report.failed() == 0 {
+        ExitCode::Success
+    } else {
+        ExitCode::Failure
+    })
+}
+
+fn run_one(name: &str) -> ! {
+    let Some(t) = tests().iter().find(|t| t.name == name) else {
+        let _ = Reporter::new(Out, 0);
+        crate::println!("# no test named {name}");
+        qemu::exit(ExitCode::Failure)
+    };
+    let mut report = Reporter::new(Out, 1);
+    CURRENT.store(core::ptr::from_ref(t).cast_mut(), Ordering::SeqCst);
+    let result = (t.func)();
+    CURRENT.store(core::ptr::null_mut(), Ordering::SeqCst);
+    let ok = match (t.kind, result) {
+        (Kind::Normal, Ok(())) => {
+            report.result(t.name, true, None);
+            true
+        }
+        (Kind::Normal, Err(f)) => {
+            report.result(t.name, false, Some(format_args!("{f}")));
+            false
+        }
+        (_, Err(f)) => {
+            report.result(t.name, false, Some(format_args!("{f}")));
+            false
+        }
+        (_, Ok(())) => {
+            report.result(
+                t.name,
+                false,
+                Some(format_args!("test returned, but it must end the boot")),
+            );
+            false
+        }
+    };
+    qemu::exit(if ok {
+        ExitCode::Success
+    } else {
+        ExitCode::Failure
+    })
+}
+
+/// The test running now, if any.
+pub fn current() -> Option<&'static KTest> {
+    let ptr = CURRENT.load(Ordering::SeqCst);
+    // SAFETY: only ever set to a `&'static KTest` from the registry, or null.
+    unsafe { ptr.as_ref() }
+}
+
+/// Called by the panic handler after it printed the panic: reports the current test and exits.
+pub fn on_panic(message: &str) -> ! {
+    let Some(t) = current() else {
+        crate::println!("# panic outside of any test");
+        qemu::exit(ExitCode::Failure)
+    };
+    match t.kind {
+        Kind::ShouldPanic(expected) if message.contains(expected) => {
+            crate::println!("ok 1 {}", t.name);
+            qemu::exit(ExitCode::Success)
+        }
+        Kind::ShouldPanic(expected) => {
+            crate::println!(
+                "not ok 1 {}\n# panicked, but the message lacks {expected:?}",
+                t.name
+            );
+            qemu::exit(ExitCode::Failure)
+        }
+        _ => {
+            let number = CURRENT_NUMBER.load(Ordering::SeqCst);
+            crate::println!(
+                "not ok {number} {}\n# unexpected panic; remaining tests not run",
+                t.name
+            );
+            qemu::exit(ExitCode::Failure)
+        }
+    }
+}
