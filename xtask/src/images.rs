@@ -1,0 +1,289 @@
+//! Building the kernel and loader, and staging boot trees (ESP directories) for QEMU.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_path_buf()
+}
+
+/// The build output directory (`build/`).
+pub fn build_dir() -> PathBuf {
+    root().join("build")
+}
+
+fn cargo() -> Command {
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.current_dir(root());
+    cmd
+}
+
+fn run(mut cmd: Command, what: &str) -> Result<(), String> {
+    let status = cmd
+        .status()
+        .map_err(|e| format!("cannot run cargo for {what}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("building {what} failed ({status})"))
+    }
+}
+
+fn copy(from: &Path, to: &Path) -> Result<(), String> {
+    crate::qemu::ensure_parent(to)?;
+    std::fs::copy(from, to)
+        .map(|_| ())
+        .map_err(|e| format!("cannot copy {} to {}: {e}", from.display(), to.display()))
+}
+
+/// Which kernel image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kernel {
+    /// The normal kernel.
+    Normal,
+    /// The kernel with the in-kernel test runner (`ktest` feature).
+    Test,
+}
+
+/// Builds a kernel and returns its path under `build/`.
+pub fn build_kernel(kind: Kernel) -> Result<PathBuf, String> {
+    let mut cmd = cargo();
+    cmd.args([
+        "build",
+        "--release",
+        "-p",
+        "kernel",
+        "--bin",
+        "kernel",
+        "--target",
+        "x86_64-unknown-none",
+    ]);
+    if kind == Kernel::Test {
+        cmd.args(["--features", "ktest"]);
+    }
+    run(cmd, "the kernel")?;
+    let out = build_dir().join(match kind {
+        Kernel::Normal => "kernel.elf",
+        Kernel::Test => "kernel-test.elf",
+    });
+    copy(
+        &root().join("target/x86_64-unknown-none/release/kernel"),
+        &out,
+    )?;
+    Ok(out)
+}
+
+/// Builds the bundled loader and returns the path of `BOOTX64.EFI` under `build/`.
+pub fn build_loader() -> Result<PathBuf, String> {
+    let mut cmd = cargo();
+    cmd.args([
+        "build",
+        "--release",
+        "-p",
+        "loader",
+        "--bin",
+        "loader",
+        "--target",
+        "x86_64-unknown-uefi",
+    ]);
+    run(cmd, "the loader")?;
+    let out = build_dir().join("BOOTX64.EFI");
+    copy(
+        &root().join("target/x86_64-unknown-uefi/release/loader.efi"),
+        &out,
+    )?;
+    Ok(out)
+}
+
+/// The boot loader to put on the ESP: real Limine's `BOOTX64.EFI` when `LIMINE_DIR` is set,
+/// the bundled loader otherwise.
+pub fn efi_loader() -> Result<PathBuf, String> {
+    match std::env::var_os("LIMINE_DIR") {
+        Some(dir) if !dir.is_empty() => {
+            let efi = PathBuf::from(&dir).join("BOOTX64.EFI");
+            if efi.is_file() {
+                Ok(efi)
+            } else {
+                Err(format!(
+                    "LIMINE_DIR={} has no BOOTX64.EFI; point it at an unpacked Limine binary release \
+                     (the v8.x-binary branch or newer of https://github.com/limine-bootloader/limine)",
+                    PathBuf::from(dir).display()
+                ))
+            }
+        }
+        _ => build_loader(),
+    }
+}
+
+/// Whether real Limine is in use.
+pub fn using_real_limine() -> bool {
+    std::env::var_os("LIMINE_DIR").is_some_and(|d| !d.is_empty())
+}
+
+/// Lays out an ESP directory: `EFI/BOOT/BOOTX64.EFI`, `limine.conf`, `boot/kernel`.
+pub fn stage_esp(
+    dir: &Path,
+    efi: &Path,
+    kernel: Option<&Path>,
+    conf: Option<&str>,
+) -> Result<(), String> {
+    if dir.exists() {
+        std::fs::remove_dir_all(dir).map_err(|e| format!("cannot clean {}: {e}", dir.display()))?;
+    }
+    copy(efi, &dir.join("EFI/BOOT/BOOTX64.EFI"))?;
+    if let Some(kernel) = kernel {
+        copy(kernel, &dir.join("boot/kernel"))?;
+    }
+    if let Some(conf) = conf {
+        std::fs::write(dir.join("limine.conf"), conf)
+            .map_err(|e| format!("cannot write limine.conf: {e}"))?;
+    }
+    Ok(())
+}
+
+/// Packs the ESP directory `dir` into a FAT32 image `out` with mtools (`mformat`, `mcopy`).
+///
+/// QEMU attaches the image as a disk with `snapshot=on`, so the guest can never write back
+/// into the build tree; the same image serves as the El Torito EFI image of `make iso`.
+pub fn esp_image(dir: &Path, out: &Path) -> Result<(), String> {
+    let size_mib = dir_size(dir).div_ceil(1 << 20) + 40;
+    crate::qemu::ensure_parent(out)?;
+    let _ = std::fs::remove_file(out);
+    let file =
+        std::fs::File::create(out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
+    file.set_len(size_mib << 20)
+        .map_err(|e| format!("cannot size {}: {e}", out.display()))?;
+    drop(file);
+    let image = out.to_str().ok_or("image path is not UTF-8")?;
+    let status = Command::new("mformat")
+        .args(["-i", image, "-F", "-v", "ESP", "::"])
+        .status();
+    check(status, "mformat")?;
+    let entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| format!("cannot list {}: {e}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let mut cmd = Command::new("mcopy");
+    cmd.args(["-i", image, "-s", "-Q"]).args(&entries).arg("::");
+    check(cmd.status(), "mcopy")
+}
+
+fn check(status: std::io::Result<std::process::ExitStatus>, what: &str) -> Result<(), String> {
+    match status {
+        Ok(s) if s.success() => Ok(()),
+        Ok(s) => Err(format!("{what} failed ({s})")),
+        Err(e) => Err(format!(
+            "cannot run {what} (install mtools: `make deps`): {e}"
+        )),
+    }
+}
+
+fn dir_size(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .map(|e| match e.metadata() {
+                    Ok(m) if m.is_dir() => dir_size(&e.path()),
+                    Ok(m) => m.len(),
+                    Err(_) => 0,
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+/// The project's `limine.conf`, with the first entry's `cmdline:` replaced by `cmdline` and its
+/// `kaslr:` by `kaslr` when given.
+pub fn project_conf(cmdline: Option<&str>, kaslr: Option<bool>) -> Result<String, String> {
+    let path = root().join("limine.conf");
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    Ok(rewrite_conf(&text, cmdline, kaslr))
+}
+
+/// Replaces (or adds) `cmdline:` and `kaslr:` in the first entry of a limine.conf text.
+pub fn rewrite_conf(text: &str, cmdline: Option<&str>, kaslr: Option<bool>) -> String {
+    let mut out = Vec::new();
+    let mut in_first = false;
+    let mut seen_entry = false;
+    let (mut did_cmdline, mut did_kaslr) = (cmdline.is_none(), kaslr.is_none());
+    let indent = "    ";
+    let finish_entry = |out: &mut Vec<String>, did_c: &mut bool, did_k: &mut bool| {
+        if !*did_c {
+            out.push(format!("{indent}cmdline: {}", cmdline.unwrap_or_default()));
+            *did_c = true;
+        }
+        if !*did_k {
+            out.push(format!(
+                "{indent}kaslr: {}",
+                if kaslr == Some(true) { "yes" } else { "no" }
+            ));
+            *did_k = true;
+        }
+    };
+    for line in text.lines() {
+        let trimmed = line.trim_start();
+        if trimmed.starts_with('/') {
+            if in_first {
+                finish_entry(&mut out, &mut did_cmdline, &mut did_kaslr);
+            }
+            in_first = !seen_entry;
+            seen_entry = true;
+        }
+        let key = trimmed
+            .split_once(':')
+            .map(|(k, _)| k.trim().to_ascii_lowercase());
+        if in_first
+            && matches!(key.as_deref(), Some("cmdline" | "kernel_cmdline"))
+            && let Some(c) = cmdline
+        {
+            out.push(format!("{indent}cmdline: {c}"));
+            did_cmdline = true;
+            continue;
+        }
+        if in_first
+            && key.as_deref() == Some("kaslr")
+            && let Some(k) = kaslr
+        {
+            out.push(format!("{indent}kaslr: {}", if k { "yes" } else { "no" }));
+            did_kaslr = true;
+            continue;
+        }
+        out.push(line.to_string());
+    }
+    if in_first {
+        finish_entry(&mut out, &mut did_cmdline, &mut did_kaslr);
+    }
+    out.join("\n") + "\n"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CONF: &str = "timeout: 0\n\n/kernel\n    protocol: limine\n    kernel_path: boot():/boot/kernel\n    cmdline: log=info\n    kaslr: yes\n\n/other\n    cmdline: x\n";
+
+    #[test]
+    fn rewrites_first_entry_only() {
+        let out = rewrite_conf(CONF, Some("log=debug irq=pic"), Some(false));
+        assert!(out.contains("    cmdline: log=debug irq=pic\n    kaslr: no\n"));
+        assert!(out.contains("/other\n    cmdline: x\n"));
+        assert_eq!(rewrite_conf(CONF, None, None), CONF);
+    }
+
+    #[test]
+    fn adds_missing_keys() {
+        let out = rewrite_conf("/k\n    protocol: limine\n", Some("a=b"), Some(true));
+        assert_eq!(
+            out,
+            "/k\n    protocol: limine\n    cmdline: a=b\n    kaslr: yes\n"
+        );
+    }
+}

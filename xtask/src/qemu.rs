@@ -1,0 +1,448 @@
+//! QEMU command lines and supervised runs: serial capture, time limits, the QMP socket.
+//!
+//! Every target honours the same knobs (environment variables, as `make VAR=...` passes them):
+//! `MACHINE` (q35), `MEM` (512M), `SMP` (1), `ACCEL` (tcg; `kvm` is opt-in), `CPU` (max),
+//! `QEMUFLAGS` (extra options appended last, split on whitespace), `OVMF_CODE`/`OVMF_VARS`
+//! (firmware images, found in the usual distribution paths otherwise).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// QEMU exit status for the kernel's success code 0x10 through isa-debug-exit.
+pub const EXIT_SUCCESS: i32 = 33;
+/// QEMU exit status for the kernel's failure code 0x11.
+pub const EXIT_FAILURE: i32 = 35;
+
+/// OVMF firmware images.
+#[derive(Debug, Clone)]
+pub struct Ovmf {
+    /// Read-only code image.
+    pub code: PathBuf,
+    /// Template of the variable store (copied per run).
+    pub vars: PathBuf,
+}
+
+const OVMF_CANDIDATES: &[(&str, &str)] = &[
+    (
+        "/usr/share/OVMF/OVMF_CODE_4M.fd",
+        "/usr/share/OVMF/OVMF_VARS_4M.fd",
+    ),
+    (
+        "/usr/share/OVMF/OVMF_CODE.fd",
+        "/usr/share/OVMF/OVMF_VARS.fd",
+    ),
+    (
+        "/usr/share/edk2/x64/OVMF_CODE.4m.fd",
+        "/usr/share/edk2/x64/OVMF_VARS.4m.fd",
+    ),
+    (
+        "/usr/share/edk2/ovmf/OVMF_CODE.fd",
+        "/usr/share/edk2/ovmf/OVMF_VARS.fd",
+    ),
+    (
+        "/usr/share/qemu/ovmf-x86_64-code.bin",
+        "/usr/share/qemu/ovmf-x86_64-vars.bin",
+    ),
+];
+
+/// Finds OVMF: `OVMF_CODE`/`OVMF_VARS` if set, else the first distribution path that exists.
+pub fn find_ovmf() -> Result<Ovmf, String> {
+    if let (Some(code), Some(vars)) = (std::env::var_os("OVMF_CODE"), std::env::var_os("OVMF_VARS"))
+    {
+        let ovmf = Ovmf {
+            code: code.into(),
+            vars: vars.into(),
+        };
+        if ovmf.code.is_file() && ovmf.vars.is_file() {
+            return Ok(ovmf);
+        }
+        return Err(format!(
+            "OVMF_CODE={} / OVMF_VARS={} do not both exist",
+            ovmf.code.display(),
+            ovmf.vars.display()
+        ));
+    }
+    OVMF_CANDIDATES
+        .iter()
+        .map(|(c, v)| Ovmf {
+            code: c.into(),
+            vars: v.into(),
+        })
+        .find(|o| o.code.is_file() && o.vars.is_file())
+        .ok_or_else(|| {
+            "OVMF firmware not found (looked in /usr/share/OVMF and other usual places); run \
+             `make deps` (Debian/Ubuntu package `ovmf`) or set OVMF_CODE and OVMF_VARS"
+                .to_string()
+        })
+}
+
+/// Machine knobs shared by every QEMU target.
+#[derive(Debug, Clone)]
+pub struct Knobs {
+    /// `-machine` type.
+    pub machine: String,
+    /// `-m` size.
+    pub mem: String,
+    /// `-smp` count.
+    pub smp: String,
+    /// `-accel`.
+    pub accel: String,
+    /// `-cpu` model.
+    pub cpu: String,
+    /// Extra options appended last.
+    pub extra: Vec<String>,
+}
+
+fn env_or(name: &str, default: &str) -> String {
+    match std::env::var(name) {
+        Ok(v) if !v.trim().is_empty() => v.trim().to_string(),
+        _ => default.to_string(),
+    }
+}
+
+impl Knobs {
+    /// Reads the knobs from the environment.
+    pub fn from_env() -> Self {
+        Self {
+            machine: env_or("MACHINE", "q35"),
+            mem: env_or("MEM", "512M"),
+            smp: env_or("SMP", "1"),
+            accel: env_or("ACCEL", "tcg"),
+            cpu: env_or("CPU", "max"),
+            extra: std::env::var("QEMUFLAGS")
+                .unwrap_or_default()
+                .split_whitespace()
+                .map(String::from)
+                .collect(),
+        }
+    }
+
+    /// Defaults for test boots: the environment's extra flags are not applied, so a user's
+    /// `QEMUFLAGS` cannot break the harness, but MEM/SMP/MACHINE/ACCEL/CPU still are.
+    pub fn for_tests() -> Self {
+        Self {
+            extra: Vec::new(),
+            ..Self::from_env()
+        }
+    }
+}
+
+/// How the guest's screen is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Display {
+    /// No window (`-display none`).
+    Headless,
+    /// QEMU's default window.
+    Window,
+}
+
+/// Whether a graphical display is available to open a window on.
+pub fn have_display() -> bool {
+    ["DISPLAY", "WAYLAND_DISPLAY"]
+        .iter()
+        .any(|v| std::env::var_os(v).is_some_and(|s| !s.is_empty()))
+}
+
+/// One QEMU invocation.
+#[derive(Debug, Clone)]
+pub struct Vm {
+    /// Machine knobs.
+    pub knobs: Knobs,
+    /// OVMF images.
+    pub ovmf: Ovmf,
+    /// Per-run copy of the variable store.
+    pub vars_copy: PathBuf,
+    /// The boot medium: a FAT image of the ESP, an ISO, ...
+    pub image: Option<(PathBuf, ImageKind)>,
+    /// Display mode.
+    pub display: Display,
+    /// QMP socket path, if the harness wants to drive the VM.
+    pub qmp: Option<PathBuf>,
+    /// Start paused with a gdb stub on :1234.
+    pub gdb: bool,
+    /// Attach isa-debug-exit and stop instead of rebooting.
+    pub test_devices: bool,
+    /// Serial on stdio multiplexed with the monitor (interactive `make run`).
+    pub interactive: bool,
+}
+
+/// How an image file is attached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImageKind {
+    /// As a CD-ROM.
+    Cdrom,
+    /// As a hard disk.
+    Disk,
+}
+
+impl Vm {
+    /// Builds the command line.
+    pub fn command(&self) -> Result<Command, String> {
+        std::fs::copy(&self.ovmf.vars, &self.vars_copy).map_err(|e| {
+            format!(
+                "cannot copy {} to {}: {e}",
+                self.ovmf.vars.display(),
+                self.vars_copy.display()
+            )
+        })?;
+        let mut cmd = Command::new("qemu-system-x86_64");
+        let k = &self.knobs;
+        cmd.args([
+            "-machine", &k.machine, "-m", &k.mem, "-smp", &k.smp, "-accel", &k.accel, "-cpu",
+            &k.cpu,
+        ]);
+        cmd.args(["-nodefaults", "-vga", "std", "-no-reboot"]);
+        cmd.arg("-drive").arg(format!(
+            "if=pflash,format=raw,readonly=on,file={}",
+            self.ovmf.code.display()
+        ));
+        cmd.arg("-drive").arg(format!(
+            "if=pflash,format=raw,file={}",
+            self.vars_copy.display()
+        ));
+        if let Some((image, kind)) = &self.image {
+            // `snapshot=on`: guest writes go to a throw-away overlay, never into the image.
+            let media = match kind {
+                ImageKind::Cdrom => "cdrom",
+                ImageKind::Disk => "disk",
+            };
+            cmd.arg("-drive").arg(format!(
+                "format=raw,media={media},snapshot=on,file={}",
+                image.display()
+            ));
+        }
+        match self.display {
+            Display::Headless => cmd.args(["-display", "none"]),
+            Display::Window => &mut cmd,
+        };
+        if self.interactive {
+            cmd.args(["-serial", "mon:stdio"]);
+        } else {
+            cmd.args(["-serial", "stdio", "-monitor", "none"]);
+        }
+        if let Some(qmp) = &self.qmp {
+            let _ = std::fs::remove_file(qmp);
+            cmd.arg("-qmp")
+                .arg(format!("unix:{},server=on,wait=off", qmp.display()));
+        }
+        if self.test_devices {
+            cmd.args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]);
+        }
+        if self.gdb {
+            cmd.args(["-s", "-S"]);
+        }
+        cmd.args(&k.extra);
+        Ok(cmd)
+    }
+}
+
+/// A VM running under the harness: serial captured, killable, with an optional QMP connection.
+#[derive(Debug)]
+pub struct Running {
+    child: Child,
+    log: Arc<Mutex<Vec<u8>>>,
+    stderr: Arc<Mutex<Vec<u8>>>,
+    started: Instant,
+    qmp_path: Option<PathBuf>,
+    qmp: Option<(BufReader<UnixStream>, UnixStream)>,
+}
+
+/// How a supervised run ended.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// QEMU's exit status; `None` if the harness killed it.
+    pub status: Option<i32>,
+    /// Whether the time limit was hit.
+    pub timed_out: bool,
+    /// Serial output (lossy UTF-8).
+    pub log: String,
+    /// QEMU's own stderr.
+    pub stderr: String,
+    /// Wall time from spawn to exit.
+    pub elapsed: Duration,
+}
+
+fn pump(mut from: impl Read + Send + 'static, into: Arc<Mutex<Vec<u8>>>) {
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = from.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            into.lock().expect("log lock").extend_from_slice(&buf[..n]);
+        }
+    });
+}
+
+impl Running {
+    /// Spawns `cmd` with captured serial output.
+    pub fn spawn(mut cmd: Command, qmp: Option<PathBuf>) -> Result<Self, String> {
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| format!("cannot start qemu-system-x86_64: {e}"))?;
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        pump(child.stdout.take().expect("piped stdout"), Arc::clone(&log));
+        pump(
+            child.stderr.take().expect("piped stderr"),
+            Arc::clone(&stderr),
+        );
+        Ok(Self {
+            child,
+            log,
+            stderr,
+            started: Instant::now(),
+            qmp_path: qmp,
+            qmp: None,
+        })
+    }
+
+    /// Serial output so far.
+    pub fn log(&self) -> String {
+        String::from_utf8_lossy(&self.log.lock().expect("log lock")).into_owned()
+    }
+
+    /// Time since spawn.
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// Waits until the serial output contains `needle`; false on timeout or if QEMU exits.
+    pub fn wait_for(&mut self, needle: &str, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if crate::ktap::strip_ansi(&self.log()).contains(needle) {
+                return true;
+            }
+            if Instant::now() >= deadline || matches!(self.child.try_wait(), Ok(Some(_))) {
+                return crate::ktap::strip_ansi(&self.log()).contains(needle);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits for QEMU to exit, killing it at the deadline.
+    pub fn wait(mut self, timeout: Duration) -> Outcome {
+        let deadline = self.started + timeout;
+        let (status, timed_out) = loop {
+            match self.child.try_wait() {
+                Ok(Some(s)) => break (exit_code(s), false),
+                Ok(None) if Instant::now() >= deadline => {
+                    let _ = self.child.kill();
+                    let _ = self.child.wait();
+                    break (None, true);
+                }
+                Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+                Err(_) => break (None, false),
+            }
+        };
+        self.finish(status, timed_out)
+    }
+
+    /// Kills QEMU and returns what was captured.
+    pub fn kill(mut self) -> Outcome {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.finish(None, false)
+    }
+
+    fn finish(self, status: Option<i32>, timed_out: bool) -> Outcome {
+        let elapsed = self.started.elapsed();
+        // Give the pump threads a moment to drain the pipes.
+        std::thread::sleep(Duration::from_millis(50));
+        Outcome {
+            status,
+            timed_out,
+            log: self.log(),
+            stderr: String::from_utf8_lossy(&self.stderr.lock().expect("stderr lock")).into_owned(),
+            elapsed,
+        }
+    }
+
+    fn qmp_connect(&mut self) -> Result<(), String> {
+        if self.qmp.is_some() {
+            return Ok(());
+        }
+        let path = self.qmp_path.clone().ok_or("this VM has no QMP socket")?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let stream = loop {
+            match UnixStream::connect(&path) {
+                Ok(s) => break s,
+                Err(e) if Instant::now() >= deadline => {
+                    return Err(format!("QMP connect {}: {e}", path.display()));
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(50)),
+            }
+        };
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .map_err(|e| e.to_string())?;
+        let writer = stream.try_clone().map_err(|e| e.to_string())?;
+        let mut reader = BufReader::new(stream);
+        let mut greeting = String::new();
+        reader
+            .read_line(&mut greeting)
+            .map_err(|e| format!("QMP greeting: {e}"))?;
+        self.qmp = Some((reader, writer));
+        self.qmp(r#"{"execute":"qmp_capabilities"}"#)?;
+        Ok(())
+    }
+
+    /// Sends one QMP command (JSON text) and returns the response line; errors on `"error"`.
+    pub fn qmp(&mut self, command: &str) -> Result<String, String> {
+        self.qmp_connect()?;
+        let (reader, writer) = self.qmp.as_mut().expect("connected");
+        writer
+            .write_all(command.as_bytes())
+            .and_then(|()| writer.write_all(b"\n"))
+            .map_err(|e| format!("QMP write: {e}"))?;
+        loop {
+            let mut line = String::new();
+            let n = reader
+                .read_line(&mut line)
+                .map_err(|e| format!("QMP read: {e}"))?;
+            if n == 0 {
+                return Err("QMP connection closed".into());
+            }
+            if line.contains("\"event\"") {
+                continue;
+            }
+            if line.contains("\"error\"") {
+                return Err(format!("QMP error for {command}: {}", line.trim()));
+            }
+            return Ok(line);
+        }
+    }
+}
+
+fn exit_code(status: ExitStatus) -> Option<i32> {
+    status.code()
+}
+
+/// Describes an outcome for failure messages.
+pub fn describe(outcome: &Outcome) -> String {
+    match (outcome.timed_out, outcome.status) {
+        (true, _) => format!("timed out after {:.1} s", outcome.elapsed.as_secs_f64()),
+        (false, Some(EXIT_SUCCESS)) => "exited with success (33)".into(),
+        (false, Some(EXIT_FAILURE)) => "exited with failure (35)".into(),
+        (false, Some(0)) => "machine reset or powered off (triple fault?)".into(),
+        (false, Some(c)) => format!("QEMU exited with status {c}"),
+        (false, None) => "killed by the harness".into(),
+    }
+}
+
+/// Creates `path`'s parent directories.
+pub fn ensure_parent(path: &Path) -> Result<(), String> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    Ok(())
+}

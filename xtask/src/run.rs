@@ -1,0 +1,67 @@
+//! `make run` and `make debug`: boot the kernel in QEMU for a person at a terminal.
+
+use crate::images::{self, Kernel};
+use crate::qemu::{self, Display, Knobs, Vm};
+
+/// Builds everything and boots it; with `debug`, QEMU starts paused with a gdb stub.
+pub fn run(debug: bool) -> Result<(), String> {
+    crate::deps::ensure()?;
+    let kernel = images::build_kernel(Kernel::Normal)?;
+    let efi = images::efi_loader()?;
+    let cmdline = std::env::var("CMDLINE")
+        .ok()
+        .filter(|c| !c.trim().is_empty());
+    // KASLR off under the debugger, so the symbols in build/kernel.elf match the running code.
+    let conf = images::project_conf(cmdline.as_deref(), debug.then_some(false))?;
+    let esp = images::build_dir().join("esp");
+    images::stage_esp(&esp, &efi, Some(&kernel), Some(&conf))?;
+    let esp_img = images::build_dir().join("esp.img");
+    images::esp_image(&esp, &esp_img)?;
+    let display = if qemu::have_display() {
+        Display::Window
+    } else {
+        Display::Headless
+    };
+    let vm = Vm {
+        knobs: Knobs::from_env(),
+        ovmf: qemu::find_ovmf()?,
+        vars_copy: images::build_dir().join("OVMF_VARS.run.fd"),
+        image: Some((esp_img, qemu::ImageKind::Disk)),
+        display,
+        qmp: None,
+        gdb: debug,
+        test_devices: true,
+        interactive: true,
+    };
+    let mut cmd = vm.command()?;
+    eprintln!(
+        "run: {} with {}; serial console on this terminal (type to send input to COM1).",
+        if display == Display::Headless {
+            "no display found, running headless"
+        } else {
+            "QEMU window opens"
+        },
+        if images::using_real_limine() {
+            "real Limine from LIMINE_DIR"
+        } else {
+            "the bundled loader"
+        }
+    );
+    eprintln!(
+        "run: quit with Ctrl-A X; Ctrl-A C switches between the serial console and the QEMU monitor."
+    );
+    if debug {
+        eprintln!("debug: QEMU is paused with a gdb stub on localhost:1234. In another terminal:");
+        eprintln!(
+            "debug:   gdb {} -ex 'target remote :1234' -ex 'break kmain' -ex continue",
+            kernel.display()
+        );
+    }
+    let status = cmd
+        .status()
+        .map_err(|e| format!("cannot start qemu-system-x86_64: {e}"))?;
+    match status.code() {
+        Some(0) | Some(qemu::EXIT_SUCCESS) | None => Ok(()),
+        Some(code) => Err(format!("QEMU exited with status {code}")),
+    }
+}

@@ -1,0 +1,539 @@
+//! `make test`: every test layer, one summary.
+//!
+//! 1. Host: `cargo test` of the pure modules (kernel lib, loader lib, this crate).
+//! 2. Kernel: the test kernel boots in QEMU through the bundled loader and reports KTAP on COM1;
+//!    tests that end the boot on purpose get a boot each.
+//! 3. Boot variants: base revision 3, KASLR, the `pc` machine with less RAM, the production
+//!    kernel reaching `boot: ready`, and the loader's error reports for bad input.
+//!
+//! Every boot has a time limit; a timeout, a reset, a missing plan line or a wrong exit status
+//! fails it, and the serial log of every failing boot is printed. The last line is
+//! `N passed, N failed`.
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use crate::images::{self, Kernel};
+use crate::ktap;
+use crate::qemu::{self, Display, Knobs, Outcome, Running, Vm};
+
+/// Time limit of one boot.
+const BOOT_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// Running totals and failure details.
+#[derive(Debug, Default)]
+struct Tally {
+    passed: usize,
+    failed: usize,
+    /// (name, details) of each failure, printed at the end.
+    failures: Vec<(String, String)>,
+}
+
+impl Tally {
+    fn pass(&mut self, name: &str) {
+        println!("  ok    {name}");
+        self.passed += 1;
+    }
+
+    fn fail(&mut self, name: &str, why: &str, details: String) {
+        println!("  FAIL  {name}: {why}");
+        self.failed += 1;
+        self.failures.push((name.to_string(), details));
+    }
+}
+
+/// What a boot must show.
+#[derive(Debug, Clone)]
+enum Check {
+    /// A complete KTAP report with every test passing, and exit status 33.
+    Ktap,
+    /// One test that ends the boot: `ok 1`, exit status 33, and these texts on serial.
+    Standalone(Vec<String>),
+    /// `boot: ready in` on serial (the VM is stopped afterwards).
+    Ready,
+    /// The loader refuses to boot and says so with these texts; the kernel never starts.
+    LoaderError(Vec<&'static str>),
+}
+
+#[derive(Debug, Clone)]
+struct BootSpec {
+    name: String,
+    kernel: Kernel,
+    /// `limine.conf` text, or `None` for an ESP without one.
+    conf: Option<String>,
+    /// Replace the kernel file with these bytes (bad-input tests); `None` keeps the kernel.
+    kernel_bytes: Option<Vec<u8>>,
+    knobs: Knobs,
+    check: Check,
+}
+
+/// A generated `limine.conf` with one entry.
+fn conf(name: &str, cmdline: &str, kaslr: bool, globals: &str) -> String {
+    format!(
+        "timeout: 0\n{globals}\n/{name}\n    protocol: limine\n    kernel_path: boot():/boot/kernel\n    cmdline: {cmdline}\n    kaslr: {}\n",
+        if kaslr { "yes" } else { "no" }
+    )
+}
+
+fn knobs(machine: &str, mem: &str) -> Knobs {
+    Knobs {
+        machine: machine.into(),
+        mem: mem.into(),
+        ..Knobs::for_tests()
+    }
+}
+
+fn ktap_boot(name: &str, cmdline: &str, kaslr: bool, globals: &str, knobs: Knobs) -> BootSpec {
+    BootSpec {
+        name: name.into(),
+        kernel: Kernel::Test,
+        conf: Some(conf(name, cmdline, kaslr, globals)),
+        kernel_bytes: None,
+        knobs,
+        check: Check::Ktap,
+    }
+}
+
+fn loader_error(
+    name: &str,
+    conf: Option<String>,
+    kernel_bytes: Option<Vec<u8>>,
+    expect: Vec<&'static str>,
+) -> BootSpec {
+    BootSpec {
+        name: name.into(),
+        kernel: Kernel::Test,
+        conf,
+        kernel_bytes,
+        knobs: Knobs::for_tests(),
+        check: Check::LoaderError(expect),
+    }
+}
+
+/// The first wave of boots (the standalone tests follow once the first report names them).
+fn first_wave(real_limine: bool, test_kernel: &Path) -> Result<Vec<BootSpec>, String> {
+    let base = Knobs::for_tests();
+    let mut boots = vec![
+        ktap_boot("ktest", "ktest=all", false, "", base.clone()),
+        ktap_boot(
+            "ktest-kaslr",
+            "ktest=all ktest.kaslr=1",
+            true,
+            "",
+            base.clone(),
+        ),
+        ktap_boot("ktest-pc-256M", "ktest=all", false, "", knobs("pc", "256M")),
+        BootSpec {
+            name: "boot-ready".into(),
+            kernel: Kernel::Normal,
+            conf: Some(images::project_conf(Some("log=debug"), None)?),
+            kernel_bytes: None,
+            knobs: base.clone(),
+            check: Check::Ready,
+        },
+    ];
+    if real_limine {
+        // The rest exercises the bundled loader's own behaviour.
+        return Ok(boots);
+    }
+    boots.push(ktap_boot(
+        "ktest-rev3",
+        "ktest=all ktest.revision=3",
+        false,
+        "bundled_max_base_revision: 3",
+        base,
+    ));
+    let elf = std::fs::read(test_kernel)
+        .map_err(|e| format!("cannot read {}: {e}", test_kernel.display()))?;
+    let good = conf("bad-input", "ktest=all", false, "");
+    boots.push(loader_error(
+        "loader-no-config",
+        None,
+        None,
+        vec!["limine.conf", "not found"],
+    ));
+    boots.push(loader_error(
+        "loader-bad-config",
+        Some("timeout: 0\n/entry\n    protocol: limine\n    this line has no colon\n".into()),
+        None,
+        vec!["limine.conf line 4"],
+    ));
+    boots.push(loader_error(
+        "loader-missing-kernel",
+        Some(good.replace("boot():/boot/kernel", "boot():/boot/no-such-kernel")),
+        None,
+        vec!["/boot/no-such-kernel", "not found"],
+    ));
+    boots.push(loader_error(
+        "loader-not-elf",
+        Some(good.clone()),
+        Some(b"MZ this is not an ELF file".repeat(100)),
+        vec!["not an ELF"],
+    ));
+    boots.push(loader_error(
+        "loader-truncated-elf",
+        Some(good),
+        Some(elf[..elf.len().min(4096)].to_vec()),
+        vec!["kernel", "truncated"],
+    ));
+    Ok(boots)
+}
+
+/// Runs the host tests; returns (passed, failed, output of failures).
+fn host_tests(tally: &mut Tally) {
+    println!("host tests (cargo test)");
+    let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .current_dir(images::root())
+        .args(["test", "--no-fail-fast", "--workspace", "--lib", "--bins"])
+        .stdin(Stdio::null())
+        .output();
+    let out = match out {
+        Ok(o) => o,
+        Err(e) => {
+            tally.fail(
+                "host tests",
+                &format!("cannot run cargo: {e}"),
+                String::new(),
+            );
+            return;
+        }
+    };
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let (mut passed, mut failed) = (0usize, 0usize);
+    for line in stdout.lines() {
+        if let Some(rest) = line.strip_prefix("test result: ") {
+            let num = |label: &str| {
+                rest.split(';')
+                    .find_map(|part| {
+                        part.trim()
+                            .strip_suffix(label)
+                            .and_then(|n| n.trim().rsplit(' ').next()?.parse::<usize>().ok())
+                    })
+                    .unwrap_or(0)
+            };
+            passed += num(" passed");
+            failed += num(" failed");
+        }
+    }
+    for line in stdout
+        .lines()
+        .filter(|l| l.starts_with("test ") && l.ends_with("FAILED"))
+    {
+        println!(
+            "  FAIL  host: {}",
+            line.trim_start_matches("test ")
+                .trim_end_matches(" ... FAILED")
+        );
+    }
+    println!("  host: {passed} passed, {failed} failed");
+    tally.passed += passed;
+    tally.failed += failed;
+    if failed > 0 {
+        tally
+            .failures
+            .push(("host tests".into(), stdout.to_string()));
+    }
+    if !out.status.success() && failed == 0 {
+        tally.fail(
+            "host tests",
+            "cargo test failed before running tests",
+            format!("{stdout}\n{stderr}"),
+        );
+    }
+}
+
+/// Everything a boot needs that is shared by all boots.
+struct Shared {
+    ovmf: qemu::Ovmf,
+    efi: PathBuf,
+    normal_kernel: PathBuf,
+    test_kernel: PathBuf,
+}
+
+/// Result of one boot.
+struct BootResult {
+    name: String,
+    /// (test name, passed, why/diagnostics)
+    results: Vec<(String, bool, String)>,
+    log: String,
+    standalone: Vec<(String, Vec<String>)>,
+}
+
+fn run_boot(spec: &BootSpec, shared: &Shared) -> BootResult {
+    let dir = images::build_dir().join("test").join(&spec.name);
+    let mut result = BootResult {
+        name: spec.name.clone(),
+        results: Vec::new(),
+        log: String::new(),
+        standalone: Vec::new(),
+    };
+    let fail =
+        |result: &mut BootResult, why: String| result.results.push((spec.name.clone(), false, why));
+    let esp = dir.join("esp");
+    let kernel = match spec.kernel {
+        Kernel::Normal => &shared.normal_kernel,
+        Kernel::Test => &shared.test_kernel,
+    };
+    if let Err(e) = images::stage_esp(&esp, &shared.efi, Some(kernel), spec.conf.as_deref()) {
+        fail(&mut result, e);
+        return result;
+    }
+    if let Some(bytes) = &spec.kernel_bytes
+        && let Err(e) = std::fs::write(esp.join("boot/kernel"), bytes)
+    {
+        fail(&mut result, format!("cannot write the bad kernel: {e}"));
+        return result;
+    }
+    let esp_img = dir.join("esp.img");
+    if let Err(e) = images::esp_image(&esp, &esp_img) {
+        fail(&mut result, e);
+        return result;
+    }
+    let vm = Vm {
+        knobs: spec.knobs.clone(),
+        ovmf: shared.ovmf.clone(),
+        vars_copy: dir.join("OVMF_VARS.fd"),
+        image: Some((esp_img, qemu::ImageKind::Disk)),
+        display: Display::Headless,
+        qmp: Some(dir.join("qmp.sock")),
+        gdb: false,
+        test_devices: true,
+        interactive: false,
+    };
+    let running = match vm
+        .command()
+        .and_then(|cmd| Running::spawn(cmd, vm.qmp.clone()))
+    {
+        Ok(r) => r,
+        Err(e) => {
+            fail(&mut result, e);
+            return result;
+        }
+    };
+    let outcome = match &spec.check {
+        Check::Ktap | Check::Standalone(_) => running.wait(BOOT_TIMEOUT),
+        Check::Ready => wait_then_kill(running, &["boot: ready in"]),
+        Check::LoaderError(expect) => wait_then_kill(running, expect),
+    };
+    let _ = std::fs::write(dir.join("serial.log"), &outcome.log);
+    result.log = outcome.log.clone();
+    if !outcome.stderr.trim().is_empty() {
+        result.log.push_str("\n--- QEMU stderr ---\n");
+        result.log.push_str(&outcome.stderr);
+    }
+    judge(spec, &outcome, &mut result);
+    result
+}
+
+fn wait_then_kill(mut running: Running, needles: &[&str]) -> Outcome {
+    for needle in needles {
+        let left = BOOT_TIMEOUT.saturating_sub(running.elapsed());
+        if !running.wait_for(needle, left) {
+            break;
+        }
+    }
+    running.kill()
+}
+
+fn judge(spec: &BootSpec, outcome: &Outcome, result: &mut BootResult) {
+    let clean = ktap::strip_ansi(&outcome.log);
+    let name = &spec.name;
+    match &spec.check {
+        Check::Ktap => {
+            let report = ktap::parse(&outcome.log);
+            result.standalone = report.standalone.clone();
+            for t in &report.results {
+                result.results.push((
+                    format!("{name}: {}", t.name),
+                    t.ok,
+                    t.diagnostics.join("; "),
+                ));
+            }
+            let status_ok = outcome.status == Some(qemu::EXIT_SUCCESS)
+                || (outcome.status == Some(qemu::EXIT_FAILURE) && report.failed() > 0);
+            if !report.complete() || !status_ok || outcome.timed_out {
+                let why = if !report.has_header {
+                    format!("no KTAP report ({})", qemu::describe(outcome))
+                } else if report.plan.is_none() {
+                    format!("no plan line ({})", qemu::describe(outcome))
+                } else if !report.complete() {
+                    format!(
+                        "{} of {:?} results ({}) {}",
+                        report.results.len(),
+                        report.plan,
+                        qemu::describe(outcome),
+                        report.problems.join("; ")
+                    )
+                } else {
+                    qemu::describe(outcome)
+                };
+                result.results.push((format!("{name}: boot"), false, why));
+            }
+        }
+        Check::Standalone(expect) => {
+            let report = ktap::parse(&outcome.log);
+            let mut problems = Vec::new();
+            if outcome.status != Some(qemu::EXIT_SUCCESS) {
+                problems.push(qemu::describe(outcome));
+            }
+            match report.results.as_slice() {
+                [t] if t.ok => {}
+                [t] => problems.push(format!("not ok: {}", t.diagnostics.join("; "))),
+                _ => problems.push(format!(
+                    "expected exactly one result, got {}",
+                    report.results.len()
+                )),
+            }
+            for text in expect {
+                if !clean.contains(text.as_str()) {
+                    problems.push(format!("serial output lacks {text:?}"));
+                }
+            }
+            result
+                .results
+                .push((name.clone(), problems.is_empty(), problems.join("; ")));
+        }
+        Check::Ready => {
+            let mut problems = Vec::new();
+            if !clean.contains("boot: ready in") {
+                problems.push(format!(
+                    "no `boot: ready` line ({})",
+                    qemu::describe(outcome)
+                ));
+            }
+            if clean.contains("kernel panic") {
+                problems.push("the kernel panicked".into());
+            }
+            result
+                .results
+                .push((name.clone(), problems.is_empty(), problems.join("; ")));
+        }
+        Check::LoaderError(expect) => {
+            let mut problems: Vec<String> = expect
+                .iter()
+                .filter(|t| !clean.contains(*t))
+                .map(|t| format!("serial output lacks {t:?}"))
+                .collect();
+            if clean.contains("KTAP version") || clean.contains("boot: ready") {
+                problems.push("the kernel started although the loader should have refused".into());
+            }
+            result
+                .results
+                .push((name.clone(), problems.is_empty(), problems.join("; ")));
+        }
+    }
+}
+
+/// Runs boots on as many workers as there are CPUs (at most 4), printing results as they end.
+fn run_boots(
+    specs: Vec<BootSpec>,
+    shared: &Shared,
+    tally: &mut Tally,
+) -> Vec<(String, Vec<String>)> {
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 4);
+    let queue = Mutex::new(specs.into_iter().collect::<VecDeque<_>>());
+    let tally_lock = Mutex::new((std::mem::take(tally), Vec::new()));
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| {
+                loop {
+                    let Some(spec) = queue.lock().expect("queue").pop_front() else {
+                        break;
+                    };
+                    let result = run_boot(&spec, shared);
+                    let (tally, standalone) = &mut *tally_lock.lock().expect("tally");
+                    println!("boot {}", result.name);
+                    let mut any_failed = false;
+                    for (name, ok, why) in &result.results {
+                        if *ok {
+                            tally.pass(name);
+                        } else {
+                            any_failed = true;
+                            tally.fail(name, why, String::new());
+                        }
+                    }
+                    if any_failed {
+                        let log = ktap::strip_ansi(&result.log);
+                        tally
+                            .failures
+                            .push((format!("serial log of boot {}", result.name), log));
+                    }
+                    standalone.extend(result.standalone);
+                }
+            });
+        }
+    });
+    let (t, standalone) = tally_lock.into_inner().expect("tally");
+    *tally = t;
+    standalone
+}
+
+/// Runs every test layer; returns whether everything passed.
+pub fn test() -> Result<bool, String> {
+    crate::deps::ensure()?;
+    let mut tally = Tally::default();
+    host_tests(&mut tally);
+
+    let shared = Shared {
+        ovmf: qemu::find_ovmf()?,
+        efi: images::efi_loader()?,
+        normal_kernel: images::build_kernel(Kernel::Normal)?,
+        test_kernel: images::build_kernel(Kernel::Test)?,
+    };
+    let real = images::using_real_limine();
+    println!(
+        "kernel tests in QEMU ({})",
+        if real {
+            "real Limine"
+        } else {
+            "bundled loader"
+        }
+    );
+    let first = first_wave(real, &shared.test_kernel)?;
+    let mut standalone = run_boots(first, &shared, &mut tally);
+    // Every KTAP boot lists the same standalone tests; boot each once.
+    standalone.sort();
+    standalone.dedup_by(|a, b| a.0 == b.0);
+    let second: Vec<BootSpec> = standalone
+        .into_iter()
+        .map(|(name, expect)| BootSpec {
+            name: format!("standalone-{}", name.rsplit("::").next().unwrap_or(&name)),
+            kernel: Kernel::Test,
+            conf: Some(conf("standalone", &format!("ktest={name}"), false, "")),
+            kernel_bytes: None,
+            knobs: Knobs::for_tests(),
+            check: Check::Standalone(expect),
+        })
+        .collect();
+    if second.is_empty() {
+        tally.fail(
+            "standalone tests",
+            "the main boot listed no standalone tests",
+            String::new(),
+        );
+    }
+    run_boots(second, &shared, &mut tally);
+
+    for (name, details) in &tally.failures {
+        if details.is_empty() {
+            continue;
+        }
+        println!("\n===== {name} =====");
+        let lines: Vec<&str> = details.lines().collect();
+        let skip = lines.len().saturating_sub(400);
+        if skip > 0 {
+            println!("[... {skip} earlier lines omitted ...]");
+        }
+        for line in &lines[skip..] {
+            println!("{line}");
+        }
+    }
+    println!("{} passed, {} failed", tally.passed, tally.failed);
+    Ok(tally.failed == 0)
+}
