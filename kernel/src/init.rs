@@ -3,7 +3,10 @@
 use log::{LevelFilter, error, info, warn};
 
 use crate::boot::{self, info::MemoryKind};
-use crate::{arch, logger, serial, time};
+use crate::{arch, logger, memory, serial, time};
+
+/// Size of the boot CPU's kernel stack (a guard page lies below it).
+const KERNEL_STACK_SIZE: u64 = 256 * 1024;
 
 /// Mebibytes in `bytes`, rounded down.
 const fn mib(bytes: u64) -> u64 {
@@ -11,6 +14,8 @@ const fn mib(bytes: u64) -> u64 {
 }
 
 /// Brings the kernel up and never returns. `entry_tsc` is the TSC read first thing at entry.
+///
+/// Runs on the loader's stack only until the memory module can give the kernel its own.
 pub fn start(entry_tsc: u64) -> ! {
     time::record_entry(entry_tsc);
     let have_serial = serial::init();
@@ -29,6 +34,20 @@ pub fn start(entry_tsc: u64) -> ! {
     if !have_serial {
         warn!("no UART at COM1");
     }
+    memory::init(info);
+    // Leave the loader's stack (bootloader-reclaimable, no guard page) for our own.
+    let stack = match memory::alloc_stack(KERNEL_STACK_SIZE) {
+        Ok(stack) => stack,
+        Err(e) => panic!("cannot allocate the kernel stack: {e}"),
+    };
+    // SAFETY: `stack` was just mapped read-write for this CPU alone; `continue_boot` never
+    // returns, so nothing on the loader's stack is used again.
+    unsafe { arch::paging::switch_stack(stack.top, continue_boot) }
+}
+
+/// Second half of the boot, on the kernel's own stack.
+extern "sysv64" fn continue_boot() -> ! {
+    let info = boot::boot_info();
 
     let rev = info.revision;
     if rev.used < boot::info::MIN_REVISION {

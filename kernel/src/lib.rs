@@ -14,6 +14,7 @@ pub mod console;
 #[cfg(target_os = "none")]
 pub mod init;
 pub mod logger;
+pub mod memory;
 #[cfg(target_os = "none")]
 mod panic;
 pub mod print;

@@ -89,3 +89,23 @@ ktest! {
         Ok(())
     }
 }
+
+ktest! {
+    fn kernel_sits_where_kaslr_says() -> TestResult {
+        const LINK_BASE: u64 = 0xffff_ffff_8000_0000;
+        let bi = boot_info();
+        let virt = bi.kernel_virt_base.unwrap_or(0);
+        // The harness boots with `kaslr: no` unless it passes `ktest.kaslr=1`.
+        if bi.cmdline().get("ktest.kaslr") == Some("1") {
+            kassert!(virt != LINK_BASE, "KASLR on, but the kernel sits at its link address");
+            kassert!(virt > LINK_BASE, "slid below the link address: {virt:#x}");
+        } else {
+            kassert_eq!(virt, LINK_BASE);
+        }
+        kassert_eq!(virt % PAGE_SIZE, 0);
+        // Code addresses agree with the reported base: this function lies inside the image.
+        let here = kernel_sits_where_kaslr_says as fn() -> crate::testing::TestResult as usize as u64;
+        kassert!(here >= virt && here < virt + 64 * 1024 * 1024, "code at {here:#x}, base {virt:#x}");
+        Ok(())
+    }
+}

@@ -1,0 +1,206 @@
+//! The kernel's mapping services on the running machine (bare-metal target only).
+
+use super::frame::EarlyFrames;
+use super::{Cache, MapError, STACK_AREA_SIZE, STACK_BASE, WINDOW_BASE, WINDOW_SIZE, page_cover};
+use crate::arch::paging::{ActiveTables, PageFlags, PageMapError};
+use crate::boot::BootInfo;
+use crate::sync::IrqMutex;
+
+struct State {
+    frames: EarlyFrames<'static>,
+    tables: ActiveTables,
+    hhdm: u64,
+    next_window: u64,
+    next_stack: u64,
+}
+
+static STATE: IrqMutex<Option<State>> = IrqMutex::new(None);
+
+impl From<PageMapError> for MapError {
+    fn from(e: PageMapError) -> Self {
+        match e {
+            PageMapError::OutOfFrames => Self::OutOfFrames,
+            PageMapError::AlreadyMapped => Self::AlreadyMapped,
+        }
+    }
+}
+
+/// Takes over the page tables and usable memory described by `info`.
+pub fn init(info: &'static BootInfo) {
+    // SAFETY: called once during single-threaded boot; from here on only this module edits
+    // the page tables, through the one `ActiveTables` it keeps.
+    let tables = unsafe { ActiveTables::new(info.hhdm_offset) };
+    *STATE.lock() = Some(State {
+        frames: EarlyFrames::new(&info.memory_map),
+        tables,
+        hhdm: info.hhdm_offset,
+        next_window: WINDOW_BASE,
+        next_stack: STACK_BASE,
+    });
+}
+
+impl State {
+    fn zeroed_frame(&mut self) -> Option<u64> {
+        let frame = self.frames.allocate()?;
+        // SAFETY: the frame is usable RAM just taken from the allocator (unused), and the HHDM
+        // maps usable RAM under every base revision.
+        unsafe { core::ptr::write_bytes((frame + self.hhdm) as *mut u8, 0, 4096) };
+        Some(frame)
+    }
+
+    fn map_page(&mut self, virt: u64, phys: u64, flags: PageFlags) -> Result<(), MapError> {
+        let hhdm = self.hhdm;
+        let frames = &mut self.frames;
+        let mut next = || {
+            let f = frames.allocate()?;
+            // SAFETY: as in `zeroed_frame`.
+            unsafe { core::ptr::write_bytes((f + hhdm) as *mut u8, 0, 4096) };
+            Some(f)
+        };
+        self.tables
+            .map(virt, phys, flags, &mut next)
+            .map_err(MapError::from)
+    }
+}
+
+/// Maps `[phys, phys + len)` into the kernel's window and returns the virtual address of
+/// `phys`. Does not rely on the HHDM covering the range (under revision 3 it covers no MMIO and
+/// no ACPI tables).
+pub fn map_physical(phys: u64, len: u64, cache: Cache) -> Result<u64, MapError> {
+    let (first, pages, offset) = page_cover(phys, len)?;
+    let mut guard = STATE.lock();
+    let state = guard.as_mut().ok_or(MapError::NotReady)?;
+    let virt = state.next_window;
+    let end = virt
+        .checked_add(pages * 4096)
+        .ok_or(MapError::OutOfVirtualSpace)?;
+    if end > WINDOW_BASE + WINDOW_SIZE {
+        return Err(MapError::OutOfVirtualSpace);
+    }
+    let flags = PageFlags {
+        writable: true,
+        executable: false,
+        uncached: cache == Cache::Uncached,
+    };
+    for i in 0..pages {
+        state.map_page(virt + i * 4096, first + i * 4096, flags)?;
+    }
+    state.next_window = end;
+    Ok(virt + offset)
+}
+
+/// Maps device registers uncached; see [`map_physical`].
+pub fn map_mmio(phys: u64, len: u64) -> Result<u64, MapError> {
+    map_physical(phys, len, Cache::Uncached)
+}
+
+/// A kernel stack: `[bottom, top)` is mapped read-write, no-execute; the page below `bottom`
+/// is never mapped, so running off the end faults instead of corrupting memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stack {
+    /// One past the highest byte (16-byte aligned): the initial stack pointer.
+    pub top: u64,
+    /// Lowest mapped byte.
+    pub bottom: u64,
+    /// Start of the unmapped guard page.
+    pub guard: u64,
+}
+
+/// Allocates a stack of at least `bytes` with a guard page below it.
+pub fn alloc_stack(bytes: u64) -> Result<Stack, MapError> {
+    let pages = bytes.div_ceil(4096).max(1);
+    let mut guard_lock = STATE.lock();
+    let state = guard_lock.as_mut().ok_or(MapError::NotReady)?;
+    let guard = state.next_stack;
+    let bottom = guard + 4096;
+    let top = bottom + pages * 4096;
+    if top > STACK_BASE + STACK_AREA_SIZE {
+        return Err(MapError::OutOfVirtualSpace);
+    }
+    let flags = PageFlags {
+        writable: true,
+        executable: false,
+        uncached: false,
+    };
+    for i in 0..pages {
+        let frame = state.zeroed_frame().ok_or(MapError::OutOfFrames)?;
+        state.map_page(bottom + i * 4096, frame, flags)?;
+    }
+    // Leave an unmapped page between this stack's top and the next stack's guard as well.
+    state.next_stack = top + 4096;
+    Ok(Stack { top, bottom, guard })
+}
+
+/// The physical address `virt` maps to, if any.
+pub fn translate(virt: u64) -> Option<u64> {
+    STATE.lock().as_ref()?.tables.translate(virt)
+}
+
+/// Frames taken from usable memory so far.
+pub fn frames_allocated() -> u64 {
+    STATE.lock().as_ref().map_or(0, |s| s.frames.allocated())
+}
+
+#[cfg(feature = "ktest")]
+mod ktests {
+    use super::*;
+    use crate::boot::boot_info;
+    use crate::boot::info::{MemoryKind, region_containing};
+    use crate::{kassert, kassert_eq, ktest};
+
+    ktest! {
+        fn physical_window_maps_the_requested_frame() -> TestResult {
+            // Map a usable frame through the window and through the HHDM: same bytes.
+            let before = frames_allocated();
+            let stack = alloc_stack(4096);
+            kassert!(stack.is_ok(), "alloc_stack failed: {stack:?}");
+            let frame = translate(stack.map_or(0, |s| s.bottom));
+            kassert!(frame.is_some(), "stack page not mapped");
+            let frame = frame.unwrap_or(0);
+            kassert!(region_containing(&boot_info().memory_map, frame, 4096, MemoryKind::Usable).is_some(),
+                "stack frame {frame:#x} is not usable memory");
+            let window = map_physical(frame + 8, 16, Cache::WriteBack);
+            kassert!(window.is_ok(), "map_physical failed: {window:?}");
+            let window = window.unwrap_or(0);
+            kassert_eq!(window & 0xfff, 8);
+            kassert_eq!(translate(window), Some(frame + 8));
+            // SAFETY: `window` maps 16 bytes of the stack page allocated above, unused by anyone.
+            unsafe { core::ptr::write_volatile(window as *mut u64, 0x5a5a_1234_dead_beef) };
+            let via_hhdm = (frame + 8 + boot_info().hhdm_offset) as *const u64;
+            // SAFETY: usable RAM is in the HHDM under every revision; this is the same frame.
+            kassert_eq!(unsafe { core::ptr::read_volatile(via_hhdm) }, 0x5a5a_1234_dead_beef);
+            kassert!(frames_allocated() > before);
+            Ok(())
+        }
+    }
+
+    ktest! {
+        fn stacks_have_unmapped_guard_pages() -> TestResult {
+            let a = alloc_stack(16 * 1024);
+            let b = alloc_stack(16 * 1024);
+            let (Ok(a), Ok(b)) = (a, b) else {
+                kassert!(false, "alloc_stack failed");
+                return Ok(());
+            };
+            kassert_eq!(a.top - a.bottom, 16 * 1024);
+            kassert_eq!(a.top % 16, 0);
+            kassert!(translate(a.guard).is_none(), "guard page {:#x} is mapped", a.guard);
+            kassert!(translate(b.guard).is_none(), "guard page {:#x} is mapped", b.guard);
+            kassert!(translate(a.top).is_none(), "page above the stack top is mapped");
+            kassert!(translate(a.top - 8).is_some() && translate(a.bottom).is_some());
+            kassert!(b.guard > a.top, "stacks overlap");
+            Ok(())
+        }
+    }
+
+    ktest! {
+        fn running_on_the_kernel_stack() -> TestResult {
+            let rsp: u64;
+            // SAFETY: reads the stack pointer only.
+            unsafe { core::arch::asm!("mov {}, rsp", out(reg) rsp, options(nomem, nostack)) };
+            kassert!((STACK_BASE..STACK_BASE + STACK_AREA_SIZE).contains(&rsp),
+                "rsp {rsp:#x} is not in the kernel stack area");
+            Ok(())
+        }
+    }
+}

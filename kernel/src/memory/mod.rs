@@ -1,0 +1,101 @@
+//! Memory: the early frame allocator and mappings the kernel makes in its address space.
+//!
+//! Virtual address space (4-level paging, 48-bit):
+//!
+//! ```text
+//! 0x0000_0000_0000_0000 ┬ lower half: unmapped (user space later)
+//! 0x0000_7fff_ffff_ffff ┘
+//! 0xffff_8000_0000_0000 ┬ HHDM: physical memory at a fixed offset, mapped by the loader; which
+//!                       │ regions it covers depends on the base revision (never MMIO under 3)
+//! 0xffff_e000_0000_0000 ┼ MMIO and physical windows mapped by the kernel (map_physical,
+//!                       │ map_mmio): APIC registers, ACPI tables, the VGA text buffer, ...
+//! 0xffff_e800_0000_0000 ┼ kernel stacks, each with an unmapped guard page below it
+//! 0xffff_ffff_8000_0000 ┼ kernel image (text RX, rodata R, data RW)
+//! 0xffff_ffff_ffff_ffff ┘
+//! ```
+//!
+//! The kernel still runs on the loader's page tables (in bootloader-reclaimable memory); it adds
+//! its mappings there. Page-table frames and stack frames come from [`frame::EarlyFrames`] and
+//! are zeroed through the HHDM, which covers usable memory under every revision.
+
+pub mod frame;
+
+#[cfg(target_os = "none")]
+mod live;
+
+#[cfg(target_os = "none")]
+pub use live::*;
+
+/// Start of the kernel's physical-window area.
+pub const WINDOW_BASE: u64 = 0xffff_e000_0000_0000;
+/// Size of the physical-window area.
+pub const WINDOW_SIZE: u64 = 1 << 39;
+/// Start of the kernel stack area.
+pub const STACK_BASE: u64 = 0xffff_e800_0000_0000;
+/// Size of the kernel stack area.
+pub const STACK_AREA_SIZE: u64 = 1 << 39;
+
+/// How a physical range is cached when mapped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cache {
+    /// Write-back: RAM, ACPI tables.
+    WriteBack,
+    /// Uncached: device registers.
+    Uncached,
+}
+
+/// Why a mapping failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MapError {
+    /// No physical frame left for a page table or stack page.
+    OutOfFrames,
+    /// The virtual window for this kind of mapping is full.
+    OutOfVirtualSpace,
+    /// The range wraps around or is empty.
+    BadRange,
+    /// The memory module is not initialised yet.
+    NotReady,
+    /// The page tables already map that page (a kernel bug).
+    AlreadyMapped,
+}
+
+impl core::fmt::Display for MapError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            Self::OutOfFrames => "out of physical memory for page tables or stacks",
+            Self::OutOfVirtualSpace => "kernel virtual window exhausted",
+            Self::BadRange => "empty or wrapping physical range",
+            Self::NotReady => "memory management is not initialised",
+            Self::AlreadyMapped => "page already mapped",
+        })
+    }
+}
+
+impl core::error::Error for MapError {}
+
+/// Page-aligned cover of `[phys, phys + len)`: (first page, page count, offset of `phys` in it).
+pub fn page_cover(phys: u64, len: u64) -> Result<(u64, u64, u64), MapError> {
+    if len == 0 {
+        return Err(MapError::BadRange);
+    }
+    let end = phys.checked_add(len).ok_or(MapError::BadRange)?;
+    let first = phys & !0xfff;
+    let last = end
+        .checked_next_multiple_of(0x1000)
+        .ok_or(MapError::BadRange)?;
+    Ok((first, (last - first) / 0x1000, phys - first))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn covers() {
+        assert_eq!(page_cover(0xfee0_0000, 0x400), Ok((0xfee0_0000, 1, 0)));
+        assert_eq!(page_cover(0x1fff, 2), Ok((0x1000, 2, 0xfff)));
+        assert_eq!(page_cover(0xb8000, 4000), Ok((0xb8000, 1, 0)));
+        assert_eq!(page_cover(5, 0), Err(MapError::BadRange));
+        assert_eq!(page_cover(u64::MAX - 1, 4), Err(MapError::BadRange));
+    }
+}
