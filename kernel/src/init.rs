@@ -3,7 +3,7 @@
 use log::{LevelFilter, error, info, warn};
 
 use crate::boot::{self, info::MemoryKind};
-use crate::{arch, logger, memory, serial, time};
+use crate::{arch, console, logger, memory, serial, time};
 
 /// Size of the boot CPU's kernel stack (a guard page lies below it).
 const KERNEL_STACK_SIZE: u64 = 256 * 1024;
@@ -48,6 +48,15 @@ pub fn start(entry_tsc: u64) -> ! {
 /// Second half of the boot, on the kernel's own stack.
 extern "sysv64" fn continue_boot() -> ! {
     let info = boot::boot_info();
+    crate::print!("{}", console::screen::banner());
+    match console::screen::init(info) {
+        Ok(console::screen::ScreenKind::Framebuffer(layout)) => info!(
+            "console: 80x25 on the framebuffer, {}x{} pixel cells (scale {}) at ({}, {})",
+            layout.cell_width, layout.cell_height, layout.scale, layout.origin_x, layout.origin_y
+        ),
+        Ok(kind) => info!("console: {kind:?}"),
+        Err(e) => warn!("console: {e}; serial only"),
+    }
 
     let rev = info.revision;
     if rev.used < boot::info::MIN_REVISION {
@@ -73,6 +82,7 @@ extern "sysv64" fn continue_boot() -> ! {
 
     let ready_ms = time::nanos_since_entry() / 1_000_000;
     crate::println!("boot: ready in {ready_ms} ms");
+    console::screen::flush();
 
     #[cfg(feature = "ktest")]
     {

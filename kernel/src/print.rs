@@ -1,7 +1,9 @@
-//! `print!`/`println!`: formatted output to every console (COM1 now; the screen joins later).
+//! `print!`/`println!`: formatted output to every console: the screen and COM1.
 //!
-//! Output is formatted once and each piece goes to all sinks, so the serial terminal and the
-//! screen show the same bytes, ANSI colour sequences included.
+//! Output is formatted once and each piece goes to both sinks, so the serial terminal and the
+//! screen show the same bytes, ANSI colour sequences included. Both sinks take their own
+//! interrupt-disabling lock, one after the other (never nested), so printing is safe from any
+//! context, interrupt handlers included.
 
 use core::fmt::{self, Write};
 
@@ -11,7 +13,10 @@ struct Consoles;
 impl Write for Consoles {
     fn write_str(&mut self, s: &str) -> fmt::Result {
         #[cfg(target_os = "none")]
-        crate::serial::write_bytes(s.as_bytes());
+        {
+            crate::console::screen::write(s.as_bytes());
+            crate::serial::write_bytes(s.as_bytes());
+        }
         #[cfg(not(target_os = "none"))]
         let _ = s;
         Ok(())
@@ -30,7 +35,10 @@ pub fn panic_print(args: fmt::Arguments<'_>) {
     impl Write for PanicSink {
         fn write_str(&mut self, s: &str) -> fmt::Result {
             #[cfg(target_os = "none")]
-            crate::serial::panic_write(s.as_bytes());
+            {
+                crate::serial::panic_write(s.as_bytes());
+                crate::console::screen::panic_write(s.as_bytes());
+            }
             #[cfg(not(target_os = "none"))]
             let _ = s;
             Ok(())

@@ -8,11 +8,12 @@ mod images;
 mod ktap;
 mod qemu;
 mod run;
+mod screen;
 mod test;
 
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: cargo xtask <deps|build|run|debug|test>";
+const USAGE: &str = "usage: cargo xtask <deps|build|run|debug|test|screenshot [out.png]>";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -22,6 +23,10 @@ fn main() -> ExitCode {
         Some("run") => run::run(false).map(|()| true),
         Some("debug") => run::run(true).map(|()| true),
         Some("test") => test::test(),
+        Some("screenshot") => {
+            let out = args.get(1).map_or("docs/screenshot.png", String::as_str);
+            run::screenshot(std::path::Path::new(out)).map(|()| true)
+        }
         _ => Err(USAGE.to_string()),
     };
     match result {

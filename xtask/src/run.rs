@@ -65,3 +65,51 @@ pub fn run(debug: bool) -> Result<(), String> {
         Some(code) => Err(format!("QEMU exited with status {code}")),
     }
 }
+
+/// Boots the kernel headless, waits for `boot: ready` and saves a PNG screendump to `out`
+/// (the README's screenshot comes from here).
+pub fn screenshot(out: &std::path::Path) -> Result<(), String> {
+    use std::time::Duration;
+    crate::deps::ensure()?;
+    let kernel = images::build_kernel(Kernel::Normal)?;
+    let efi = images::efi_loader()?;
+    let cmdline = std::env::var("CMDLINE")
+        .ok()
+        .filter(|c| !c.trim().is_empty());
+    let conf = images::project_conf(Some(cmdline.as_deref().unwrap_or("log=info")), None)?;
+    let dir = images::build_dir().join("screenshot");
+    let esp = dir.join("esp");
+    images::stage_esp(&esp, &efi, Some(&kernel), Some(&conf))?;
+    let esp_img = dir.join("esp.img");
+    images::esp_image(&esp, &esp_img)?;
+    let vm = Vm {
+        knobs: Knobs::for_tests(),
+        ovmf: qemu::find_ovmf()?,
+        vars_copy: dir.join("OVMF_VARS.fd"),
+        image: Some((esp_img, qemu::ImageKind::Disk)),
+        display: Display::Headless,
+        qmp: Some(dir.join("qmp.sock")),
+        gdb: false,
+        test_devices: true,
+        interactive: false,
+    };
+    let mut running = qemu::Running::spawn(vm.command()?, vm.qmp.clone())?;
+    if !running.wait_for("boot: ready in", Duration::from_secs(90)) {
+        let outcome = running.kill();
+        return Err(format!(
+            "no `boot: ready` ({}):\n{}",
+            qemu::describe(&outcome),
+            outcome.log
+        ));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let out = std::path::absolute(out).map_err(|e| e.to_string())?;
+    qemu::ensure_parent(&out)?;
+    let cmd = format!(
+        r#"{{"execute":"screendump","arguments":{{"filename":"{}","format":"png"}}}}"#,
+        out.display()
+    );
+    let result = running.qmp(&cmd);
+    running.kill();
+    result.map(|_| println!("saved {}", out.display()))
+}

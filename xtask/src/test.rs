@@ -19,6 +19,7 @@ use std::time::Duration;
 use crate::images::{self, Kernel};
 use crate::ktap;
 use crate::qemu::{self, Display, Knobs, Outcome, Running, Vm};
+use crate::screen;
 
 /// Time limit of one boot.
 const BOOT_TIMEOUT: Duration = Duration::from_secs(90);
@@ -56,6 +57,9 @@ enum Check {
     Ready,
     /// The loader refuses to boot and says so with these texts; the kernel never starts.
     LoaderError(Vec<&'static str>),
+    /// After `boot: ready`, a screendump shows the boot banner's colours where the console's
+    /// geometry (from the boot log) says they are.
+    Screen,
 }
 
 #[derive(Debug, Clone)]
@@ -126,6 +130,14 @@ fn first_wave(real_limine: bool, test_kernel: &Path) -> Result<Vec<BootSpec>, St
             base.clone(),
         ),
         ktap_boot("ktest-pc-256M", "ktest=all", false, "", knobs("pc", "256M")),
+        BootSpec {
+            name: "screen-banner".into(),
+            kernel: Kernel::Normal,
+            conf: Some(images::project_conf(Some("log=info"), None)?),
+            kernel_bytes: None,
+            knobs: base.clone(),
+            check: Check::Screen,
+        },
         BootSpec {
             name: "boot-ready".into(),
             kernel: Kernel::Normal,
@@ -318,6 +330,23 @@ fn run_boot(spec: &BootSpec, shared: &Shared) -> BootResult {
         Check::Ktap | Check::Standalone(_) => running.wait(BOOT_TIMEOUT),
         Check::Ready => wait_then_kill(running, &["boot: ready in"]),
         Check::LoaderError(expect) => wait_then_kill(running, expect),
+        Check::Screen => {
+            let mut running = running;
+            let shot = dir.join("screen.ppm");
+            let _ = std::fs::remove_file(&shot);
+            if running.wait_for("boot: ready in", BOOT_TIMEOUT) {
+                // The console draws at most every 16 ms and flushes at `ready`; give it a beat.
+                std::thread::sleep(Duration::from_millis(300));
+                let cmd = format!(
+                    r#"{{"execute":"screendump","arguments":{{"filename":"{}"}}}}"#,
+                    shot.display()
+                );
+                if let Err(e) = running.qmp(&cmd) {
+                    fail(&mut result, format!("screendump: {e}"));
+                }
+            }
+            running.kill()
+        }
     };
     let _ = std::fs::write(dir.join("serial.log"), &outcome.log);
     result.log = outcome.log.clone();
@@ -407,6 +436,30 @@ fn judge(spec: &BootSpec, outcome: &Outcome, result: &mut BootResult) {
             }
             if clean.contains("kernel panic") {
                 problems.push("the kernel panicked".into());
+            }
+            result
+                .results
+                .push((name.clone(), problems.is_empty(), problems.join("; ")));
+        }
+        Check::Screen => {
+            let mut problems = Vec::new();
+            let shot = images::build_dir()
+                .join("test")
+                .join(name)
+                .join("screen.ppm");
+            match (
+                std::fs::read(&shot)
+                    .map_err(|e| e.to_string())
+                    .and_then(|b| screen::parse_ppm(&b)),
+                screen::Geometry::from_log(&clean),
+            ) {
+                (Ok(img), Some(geo)) => problems.extend(screen::check_banner(&img, &geo)),
+                (Err(e), _) => {
+                    problems.push(format!("no screendump ({e}; {})", qemu::describe(outcome)))
+                }
+                (_, None) => {
+                    problems.push("the boot log does not state the console geometry".into())
+                }
             }
             result
                 .results

@@ -102,6 +102,8 @@ pub struct Parser {
     string_len: u16,
     default: ColorCode,
     pen: Pen,
+    /// Pen saved by `ESC 7` / `CSI s`, restored by `ESC 8` / `CSI u`.
+    saved_pen: Pen,
 }
 
 impl Default for Parser {
@@ -128,6 +130,7 @@ impl Parser {
             string_len: 0,
             default,
             pen: Pen::from_attr(default),
+            saved_pen: Pen::from_attr(default),
         }
     }
 
@@ -242,6 +245,14 @@ impl Parser {
                 out(Op::MoveTo { row: 0, col: 0 });
                 out(Op::ShowCursor(true));
             }
+            b'7' => {
+                self.state = State::Ground;
+                self.save_cursor(out);
+            }
+            b'8' => {
+                self.state = State::Ground;
+                self.restore_cursor(out);
+            }
             0x20..=0x2F => self.state = State::EscapeIntermediate,
             0x30..=0x7E => self.state = State::Ground,
             _ => self.in_sequence_control(byte, out),
@@ -324,8 +335,23 @@ impl Parser {
             b'C' => out(Op::Forward(self.param_or(0, 1))),
             b'D' => out(Op::Back(self.param_or(0, 1))),
             b'G' => out(Op::Column(self.param_or(0, 1) - 1)),
+            b's' if !self.has_params => self.save_cursor(out),
+            b'u' if !self.has_params => self.restore_cursor(out),
             _ => {}
         }
+    }
+
+    /// DECSC: remember the cursor and the pen.
+    fn save_cursor(&mut self, out: &mut impl FnMut(Op)) {
+        self.saved_pen = self.pen;
+        out(Op::SaveCursor);
+    }
+
+    /// DECRC: go back to the saved cursor and pen.
+    fn restore_cursor(&mut self, out: &mut impl FnMut(Op)) {
+        self.pen = self.saved_pen;
+        out(Op::RestoreCursor);
+        out(Op::SetAttr(self.pen.attr()));
     }
 
     fn sgr(&mut self) {
@@ -468,6 +494,25 @@ mod tests {
         String::from_utf8_lossy(&grid.row_text(row))
             .trim_end()
             .to_string()
+    }
+
+    #[test]
+    fn save_and_restore_cursor_with_attribute() {
+        // Status text in the top-right corner, then back to where we were, in our colours.
+        let g = screen(b"ab\x1b[32m\x1b[s\x1b[1;75H\x1b[1;31mclock\x1b[ucd");
+        assert_eq!(text(&g, 0), format!("abcd{}clock", " ".repeat(70)));
+        assert_eq!(g.cursor(), (0, 4));
+        let green = g.cell(0, 2).map(|c| c.attr.foreground());
+        assert_eq!(green, Some(Color::Green));
+        assert_eq!(
+            g.cell(0, 74).map(|c| c.attr.foreground()),
+            Some(Color::LightRed)
+        );
+        // ESC 7 / ESC 8 do the same; CSI s with parameters is not DECSC and is ignored.
+        let g = screen(b"x\x1b7\x1b[5;5Hy\x1b8z\x1b[1sw");
+        assert_eq!(text(&g, 0), "xzw");
+        assert_eq!(text(&g, 4), "    y");
+        assert!(ops(b"\x1b[2s").is_empty());
     }
 
     fn attr_of(bytes: &[u8]) -> ColorCode {

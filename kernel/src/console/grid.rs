@@ -116,6 +116,10 @@ pub enum Op {
     Column(u16),
     /// Show (true) or hide (false) the cursor.
     ShowCursor(bool),
+    /// Remember the cursor position and attribute (`ESC 7`, `CSI s`).
+    SaveCursor,
+    /// Return to the remembered position and attribute (`ESC 8`, `CSI u`).
+    RestoreCursor,
 }
 
 /// The 80x25 screen model with cursor, current attribute and dirty masks.
@@ -131,6 +135,8 @@ pub struct Grid {
     dirty: [u128; ROWS],
     /// One bit per row with a non-zero `dirty` mask.
     dirty_rows: u32,
+    /// Cursor row, column, pending wrap and attribute saved by [`Op::SaveCursor`].
+    saved: (usize, usize, bool, ColorCode),
 }
 
 impl Default for Grid {
@@ -152,6 +158,7 @@ impl Grid {
             cursor_visible: true,
             dirty: [ALL_COLS; ROWS],
             dirty_rows: ALL_ROWS,
+            saved: (0, 0, false, ColorCode::DEFAULT),
         }
     }
 
@@ -173,6 +180,13 @@ impl Grid {
             Op::Back(n) => self.set_col(self.col.saturating_sub(usize::from(n))),
             Op::Column(col) => self.set_col(usize::from(col)),
             Op::ShowCursor(visible) => self.cursor_visible = visible,
+            Op::SaveCursor => self.saved = (self.row, self.col, self.wrap_pending, self.attr),
+            Op::RestoreCursor => {
+                let (row, col, wrap, attr) = self.saved;
+                self.move_to(row, col);
+                self.wrap_pending = wrap;
+                self.attr = attr;
+            }
         }
     }
 

@@ -25,6 +25,8 @@ pub mod font;
 pub mod framebuffer;
 pub mod grid;
 pub mod render;
+#[cfg(target_os = "none")]
+pub mod screen;
 pub mod shapes;
 #[cfg(test)]
 mod testutil;

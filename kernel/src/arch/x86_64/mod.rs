@@ -5,3 +5,4 @@ pub mod paging;
 pub mod pit;
 pub mod qemu;
 pub mod serial;
+pub mod vga;

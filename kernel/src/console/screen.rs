@@ -1,0 +1,254 @@
+//! The kernel's screen: one global [`Console`] on the framebuffer or the VGA text buffer.
+//!
+//! [`init`] picks the backend from the boot information: the loader's framebuffer when there
+//! is one (drawn through its HHDM address, which every base revision maps), otherwise the VGA
+//! text buffer at physical 0xb8000, mapped by the kernel itself (the HHDM need not cover it)
+//! with the cursor moved through the CRTC ports.
+//!
+//! The console lock disables interrupts while held. Drawing is throttled: changes are drawn at
+//! most every [`PRESENT_INTERVAL_NS`] (a full-screen scroll rewrites megabytes of framebuffer,
+//! which costs milliseconds under emulation); [`flush`] draws whatever is pending and is called
+//! by the timer, at the end of the boot and on panics.
+
+use core::ptr::NonNull;
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use super::{
+    Console, Display, Framebuffer, FramebufferBackend, FramebufferError, FramebufferInfo, Layout,
+    PixelFormat, VolatileTextBuffer,
+};
+use crate::arch::vga::PortCrtc;
+use crate::boot::BootInfo;
+use crate::sync::IrqMutex;
+
+type Screen = Console<Display<'static, VolatileTextBuffer, PortCrtc>>;
+
+static CONSOLE: IrqMutex<Screen> = IrqMutex::new(Console::new(Display::Framebuffer(
+    FramebufferBackend::new(),
+)));
+static ATTACHED: AtomicBool = AtomicBool::new(false);
+static LAST_PRESENT_NS: AtomicU64 = AtomicU64::new(0);
+
+/// Longest time changes wait before they are drawn (about 60 frames per second).
+pub const PRESENT_INTERVAL_NS: u64 = 16_000_000;
+
+/// Physical address of the VGA colour text buffer.
+pub const VGA_TEXT_PHYS: u64 = 0xb8000;
+
+/// What the screen ended up on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScreenKind {
+    /// The framebuffer, with this layout.
+    Framebuffer(Layout),
+    /// The VGA text buffer.
+    VgaText,
+    /// No screen: serial only.
+    None,
+}
+
+/// Why the screen could not be attached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScreenError {
+    /// The framebuffer is unusable.
+    Framebuffer(FramebufferError),
+    /// Mapping the VGA text buffer failed.
+    Map(crate::memory::MapError),
+}
+
+impl core::fmt::Display for ScreenError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::Framebuffer(e) => write!(f, "framebuffer unusable: {e}"),
+            Self::Map(e) => write!(f, "cannot map the VGA text buffer: {e}"),
+        }
+    }
+}
+
+/// Attaches the screen described by `info`; on error the console stays serial-only.
+pub fn init(info: &BootInfo) -> Result<ScreenKind, ScreenError> {
+    let kind = match &info.framebuffer {
+        Some(fb) => {
+            let format = PixelFormat {
+                red_size: fb.red_size,
+                red_shift: fb.red_shift,
+                green_size: fb.green_size,
+                green_shift: fb.green_shift,
+                blue_size: fb.blue_size,
+                blue_shift: fb.blue_shift,
+            };
+            let fb_info = FramebufferInfo {
+                width: fb.width as usize,
+                height: fb.height as usize,
+                pitch: fb.pitch as usize,
+                bpp: fb.bpp,
+                format,
+            };
+            fb_info.validate().map_err(ScreenError::Framebuffer)?;
+            let len = fb.size_bytes() as usize;
+            // SAFETY: the loader maps the framebuffer (type FRAMEBUFFER, covered by the HHDM
+            // under every revision) at `virt`, `pitch * height` bytes long; the console is its
+            // only user from now on, and it only ever writes (the memory is write-combining).
+            let buf = unsafe { core::slice::from_raw_parts_mut(fb.virt as *mut u8, len) };
+            let framebuffer = Framebuffer::new(buf, fb_info).map_err(ScreenError::Framebuffer)?;
+            let layout = CONSOLE
+                .lock()
+                .attach_framebuffer(framebuffer)
+                .map_err(ScreenError::Framebuffer)?;
+            ScreenKind::Framebuffer(layout)
+        }
+        None => {
+            let virt =
+                crate::memory::map_mmio(VGA_TEXT_PHYS, 80 * 25 * 2).map_err(ScreenError::Map)?;
+            let base = NonNull::new(virt as *mut u16)
+                .ok_or(ScreenError::Map(crate::memory::MapError::BadRange))?;
+            // SAFETY: `virt` maps the 4000 bytes of the VGA text buffer uncached, for the
+            // console alone; with no framebuffer the machine was booted in text mode.
+            let (buffer, crtc) = unsafe { (VolatileTextBuffer::new(base), PortCrtc::new()) };
+            CONSOLE.lock().attach_vga_text(buffer, crtc);
+            ScreenKind::VgaText
+        }
+    };
+    ATTACHED.store(true, Ordering::Release);
+    Ok(kind)
+}
+
+/// Whether a screen is attached.
+pub fn attached() -> bool {
+    ATTACHED.load(Ordering::Acquire)
+}
+
+/// Interprets `bytes` (text and ANSI escapes) on the grid; draws if the last draw is old enough.
+pub fn write(bytes: &[u8]) {
+    let mut console = CONSOLE.lock();
+    console.feed(bytes);
+    if !ATTACHED.load(Ordering::Relaxed) {
+        return;
+    }
+    let now = crate::time::nanos_since_entry();
+    if now.saturating_sub(LAST_PRESENT_NS.load(Ordering::Relaxed)) >= PRESENT_INTERVAL_NS
+        || now == 0
+    {
+        console.present();
+        LAST_PRESENT_NS.store(now, Ordering::Relaxed);
+    }
+}
+
+/// Draws everything pending.
+pub fn flush() {
+    if ATTACHED.load(Ordering::Acquire) {
+        CONSOLE.lock().present();
+        LAST_PRESENT_NS.store(crate::time::nanos_since_entry(), Ordering::Relaxed);
+    }
+}
+
+/// Advances the cursor/blink phase (the timer calls this about twice a second) and draws.
+pub fn tick(blink_on: bool) {
+    if ATTACHED.load(Ordering::Acquire) {
+        let mut console = CONSOLE.lock();
+        console.tick(blink_on);
+        console.present();
+    }
+}
+
+/// Runs `f` on the console (tests: inspect the grid).
+pub fn with<R>(f: impl FnOnce(&mut Screen) -> R) -> R {
+    f(&mut CONSOLE.lock())
+}
+
+/// Writes on the panic path: takes the lock if free, otherwise breaks it (the holder was
+/// interrupted by the panic on this CPU and never resumes), then draws at once.
+pub fn panic_write(bytes: &[u8]) {
+    if !ATTACHED.load(Ordering::Acquire) {
+        return;
+    }
+    if let Some(mut c) = CONSOLE.try_lock() {
+        c.write_bytes(bytes);
+        return;
+    }
+    // SAFETY: single CPU; the holder is the code the panic interrupted, which never runs again.
+    unsafe { CONSOLE.force_unlock() };
+    CONSOLE.lock().write_bytes(bytes);
+}
+
+/// The first screen line: a title bar with the 16-colour palette at its right end (the
+/// screendump test finds the colours there).
+pub fn banner() -> heapless::String<512> {
+    use core::fmt::Write;
+    let mut s = heapless::String::new();
+    let title = concat!(
+        " Rust kernel ",
+        env!("CARGO_PKG_VERSION"),
+        " | x86_64 | Limine protocol"
+    );
+    let _ = write!(s, "\x1b[1;37;44m{title:<64}");
+    for i in 0..16u8 {
+        // ANSI colour numbers in VGA order: SGR 30-37 / 90-97 map VGA index i.
+        let sgr = [
+            30, 34, 32, 36, 31, 35, 33, 37, 90, 94, 92, 96, 91, 95, 93, 97,
+        ][usize::from(i)];
+        let _ = write!(s, "\x1b[22;{sgr}m\u{2588}");
+    }
+    let _ = write!(s, "\x1b[0m\n");
+    s
+}
+
+#[cfg(feature = "ktest")]
+mod ktests {
+    use super::*;
+    use crate::boot::boot_info;
+    use crate::console::{Cell, Color, ColorCode};
+    use crate::{kassert, kassert_eq, ktest};
+
+    ktest! {
+        fn printed_cells_reach_the_grid_and_the_framebuffer() -> TestResult {
+            // Full block in red on blue at row 24, column 1, then a blank in the same colours.
+            // Screen only: the serial line carries the KTAP report.
+            write("\x1b[s\x1b[24;1H\x1b[31;44m\u{2588} \x1b[0m\x1b[u".as_bytes());
+            flush();
+            let attr = ColorCode::new(Color::Red, Color::Blue);
+            let row = with(|c| c.grid().row(23).map(|r| (r[0], r[1])));
+            kassert_eq!(row, Some((Cell::new(0xdb, attr), Cell::new(b' ', attr))));
+            let Some(fb) = boot_info().framebuffer else {
+                return Ok(()); // text-mode boot: the grid check is all there is
+            };
+            let layout = with(|c| match c.backend() {
+                Display::Framebuffer(b) => b.layout().copied(),
+                _ => None,
+            });
+            kassert!(layout.is_some(), "framebuffer console has no layout");
+            let Some(layout) = layout else { return Ok(()) };
+            let format = PixelFormat {
+                red_size: fb.red_size,
+                red_shift: fb.red_shift,
+                green_size: fb.green_size,
+                green_shift: fb.green_shift,
+                blue_size: fb.blue_size,
+                blue_shift: fb.blue_shift,
+            };
+            let pixel = |row: usize, col: usize, dx: usize, dy: usize| -> u32 {
+                let (x, y) = layout.cell_origin(row, col);
+                let at = fb.virt + ((y + dy) as u64) * fb.pitch + ((x + dx) as u64) * 4;
+                // SAFETY: the point lies inside the visible framebuffer (the layout fits it),
+                // which the HHDM maps; reading is slow on write-combining memory but harmless.
+                unsafe { core::ptr::read_volatile(at as *const u32) }
+            };
+            let (w, h) = (layout.cell_pixels_x(), layout.cell_pixels_y());
+            let red = format.encode(Color::Red.rgb());
+            let blue = format.encode(Color::Blue.rgb());
+            for (dx, dy) in [(0, 0), (w / 2, h / 2), (w - 1, h - 1)] {
+                kassert_eq!(pixel(23, 0, dx, dy), red);
+                kassert_eq!(pixel(23, 1, dx, dy), blue);
+            }
+            Ok(())
+        }
+    }
+
+    ktest! {
+        fn banner_carries_the_whole_palette() -> TestResult {
+            let b = banner();
+            kassert!(b.starts_with("\x1b[1;37;44m Rust kernel"));
+            kassert_eq!(b.matches('\u{2588}').count(), 16);
+            Ok(())
+        }
+    }
+}
