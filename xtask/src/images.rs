@@ -150,7 +150,9 @@ pub fn stage_esp(
 /// QEMU attaches the image as a disk with `snapshot=on`, so the guest can never write back
 /// into the build tree; the same image serves as the El Torito EFI image of `make iso`.
 pub fn esp_image(dir: &Path, out: &Path) -> Result<(), String> {
-    let size_mib = dir_size(dir).div_ceil(1 << 20) + 40;
+    // Room for the files plus FAT overhead; FAT12/16 (mformat's choice for small sizes) is
+    // what El Torito EFI images use and what every UEFI reads.
+    let size_mib = (dir_size(dir).div_ceil(1 << 20) + 4).max(8);
     crate::qemu::ensure_parent(out)?;
     let _ = std::fs::remove_file(out);
     let file =
@@ -160,7 +162,7 @@ pub fn esp_image(dir: &Path, out: &Path) -> Result<(), String> {
     drop(file);
     let image = out.to_str().ok_or("image path is not UTF-8")?;
     let status = Command::new("mformat")
-        .args(["-i", image, "-F", "-v", "ESP", "::"])
+        .args(["-i", image, "-v", "ESP", "::"])
         .status();
     check(status, "mformat")?;
     let entries: Vec<PathBuf> = std::fs::read_dir(dir)

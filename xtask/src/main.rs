@@ -5,6 +5,7 @@
 
 mod deps;
 mod images;
+mod iso;
 mod ktap;
 mod qemu;
 mod run;
@@ -13,7 +14,8 @@ mod test;
 
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: cargo xtask <deps|build|run|debug|test|screenshot [out.png]>";
+const USAGE: &str =
+    "usage: cargo xtask <deps|build|run|debug|run-iso|iso|test|bench|screenshot [out.png]>";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -23,6 +25,8 @@ fn main() -> ExitCode {
         Some("run") => run::run(false).map(|()| true),
         Some("debug") => run::run(true).map(|()| true),
         Some("test") => test::test(),
+        Some("iso") => iso::iso().map(|_| true),
+        Some("run-iso") => run::run_iso().map(|()| true),
         Some("screenshot") => {
             let out = args.get(1).map_or("docs/screenshot.png", String::as_str);
             run::screenshot(std::path::Path::new(out)).map(|()| true)

@@ -3,6 +3,17 @@
 use crate::images::{self, Kernel};
 use crate::qemu::{self, Display, Knobs, Vm};
 
+/// `make run-iso`: builds the ISO and boots it as a CD (`ISO_AS=disk`: as a hard disk, the
+/// way a USB stick boots).
+pub fn run_iso() -> Result<(), String> {
+    let iso = crate::iso::iso()?;
+    let kind = match std::env::var("ISO_AS").as_deref() {
+        Ok("disk") => qemu::ImageKind::Disk,
+        _ => qemu::ImageKind::Cdrom,
+    };
+    interactive(Some((iso, kind)), false, None)
+}
+
 /// Builds everything and boots it; with `debug`, QEMU starts paused with a gdb stub.
 pub fn run(debug: bool) -> Result<(), String> {
     crate::deps::ensure()?;
@@ -17,6 +28,14 @@ pub fn run(debug: bool) -> Result<(), String> {
     images::stage_esp(&esp, &efi, Some(&kernel), Some(&conf))?;
     let esp_img = images::build_dir().join("esp.img");
     images::esp_image(&esp, &esp_img)?;
+    interactive(Some((esp_img, qemu::ImageKind::Disk)), debug, Some(&kernel))
+}
+
+fn interactive(
+    image: Option<(std::path::PathBuf, qemu::ImageKind)>,
+    debug: bool,
+    kernel: Option<&std::path::Path>,
+) -> Result<(), String> {
     let display = if qemu::have_display() {
         Display::Window
     } else {
@@ -26,7 +45,7 @@ pub fn run(debug: bool) -> Result<(), String> {
         knobs: Knobs::from_env(),
         ovmf: qemu::find_ovmf()?,
         vars_copy: images::build_dir().join("OVMF_VARS.run.fd"),
-        image: Some((esp_img, qemu::ImageKind::Disk)),
+        image,
         display,
         qmp: None,
         gdb: debug,
@@ -50,7 +69,7 @@ pub fn run(debug: bool) -> Result<(), String> {
     eprintln!(
         "run: quit with Ctrl-A X; Ctrl-A C switches between the serial console and the QEMU monitor."
     );
-    if debug {
+    if let (true, Some(kernel)) = (debug, kernel) {
         eprintln!("debug: QEMU is paused with a gdb stub on localhost:1234. In another terminal:");
         eprintln!(
             "debug:   gdb {} -ex 'target remote :1234' -ex 'break kmain' -ex continue",

@@ -72,6 +72,8 @@ struct BootSpec {
     kernel_bytes: Option<Vec<u8>>,
     knobs: Knobs,
     check: Check,
+    /// Boot from a hybrid ISO (as CD or disk) instead of an ESP disk image.
+    iso: Option<qemu::ImageKind>,
 }
 
 /// A generated `limine.conf` with one entry.
@@ -98,6 +100,7 @@ fn ktap_boot(name: &str, cmdline: &str, kaslr: bool, globals: &str, knobs: Knobs
         kernel_bytes: None,
         knobs,
         check: Check::Ktap,
+        iso: None,
     }
 }
 
@@ -114,6 +117,7 @@ fn loader_error(
         kernel_bytes,
         knobs: Knobs::for_tests(),
         check: Check::LoaderError(expect),
+        iso: None,
     }
 }
 
@@ -137,6 +141,7 @@ fn first_wave(real_limine: bool, test_kernel: &Path) -> Result<Vec<BootSpec>, St
             kernel_bytes: None,
             knobs: base.clone(),
             check: Check::Screen,
+            iso: None,
         },
         BootSpec {
             name: "boot-ready".into(),
@@ -145,8 +150,17 @@ fn first_wave(real_limine: bool, test_kernel: &Path) -> Result<Vec<BootSpec>, St
             kernel_bytes: None,
             knobs: base.clone(),
             check: Check::Ready,
+            iso: None,
         },
     ];
+    for (name, kind) in [
+        ("iso-cd", qemu::ImageKind::Cdrom),
+        ("iso-disk", qemu::ImageKind::Disk),
+    ] {
+        let mut spec = ktap_boot(name, "ktest=all", false, "", base.clone());
+        spec.iso = Some(kind);
+        boots.push(spec);
+    }
     if real_limine {
         // The rest exercises the bundled loader's own behaviour.
         return Ok(boots);
@@ -300,16 +314,30 @@ fn run_boot(spec: &BootSpec, shared: &Shared) -> BootResult {
         fail(&mut result, format!("cannot write the bad kernel: {e}"));
         return result;
     }
-    let esp_img = dir.join("esp.img");
-    if let Err(e) = images::esp_image(&esp, &esp_img) {
-        fail(&mut result, e);
-        return result;
-    }
+    let medium = match spec.iso {
+        None => {
+            let esp_img = dir.join("esp.img");
+            images::esp_image(&esp, &esp_img).map(|()| (esp_img, qemu::ImageKind::Disk))
+        }
+        Some(kind) => {
+            let iso = dir.join("kernel.iso");
+            let conf = spec.conf.clone().unwrap_or_default();
+            crate::iso::build_iso(kernel, &shared.efi, &conf, &dir.join("iso_root"), &iso)
+                .map(|()| (iso, kind))
+        }
+    };
+    let medium = match medium {
+        Ok(m) => m,
+        Err(e) => {
+            fail(&mut result, e);
+            return result;
+        }
+    };
     let vm = Vm {
         knobs: spec.knobs.clone(),
         ovmf: shared.ovmf.clone(),
         vars_copy: dir.join("OVMF_VARS.fd"),
-        image: Some((esp_img, qemu::ImageKind::Disk)),
+        image: Some(medium),
         display: Display::Headless,
         qmp: Some(dir.join("qmp.sock")),
         gdb: false,
@@ -562,6 +590,7 @@ pub fn test() -> Result<bool, String> {
             kernel_bytes: None,
             knobs: Knobs::for_tests(),
             check: Check::Standalone(expect),
+            iso: None,
         })
         .collect();
     if second.is_empty() {

@@ -1,0 +1,159 @@
+//! `make iso`: a hybrid image that boots as a CD (El Torito) and, written to a USB stick with
+//! `dd`, as a disk (the EFI system image is also exposed as a partition).
+//!
+//! With the bundled loader (UEFI only) the El Torito EFI image is a FAT filesystem holding the
+//! whole ESP: the loader, `limine.conf` and the kernel. With `LIMINE_DIR` the layout is real
+//! Limine's: its `limine-uefi-cd.bin` and `limine-bios-cd.bin` boot images, `limine-bios.sys`,
+//! the config and kernel on the ISO filesystem, and `limine bios-install` for BIOS boots from
+//! a stick.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::images;
+
+fn run(mut cmd: Command, what: &str) -> Result<(), String> {
+    let shown = format!("{cmd:?}");
+    let out = cmd
+        .output()
+        .map_err(|e| format!("cannot run {what}: {e} (is it installed? `make deps`)"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{what} failed: {shown}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
+fn copy(from: &Path, to: &Path) -> Result<(), String> {
+    crate::qemu::ensure_parent(to)?;
+    std::fs::copy(from, to)
+        .map(|_| ())
+        .map_err(|e| format!("cannot copy {} to {}: {e}", from.display(), to.display()))
+}
+
+/// Builds `out` from `kernel` and the `conf` text, staging in `root` (e.g. `iso_root/`);
+/// `efi` is the UEFI loader to use (the bundled one, or real Limine's under `LIMINE_DIR`).
+pub fn build_iso(
+    kernel: &Path,
+    efi: &Path,
+    conf: &str,
+    root: &Path,
+    out: &Path,
+) -> Result<(), String> {
+    if root.exists() {
+        for entry in
+            std::fs::read_dir(root).map_err(|e| format!("cannot list {}: {e}", root.display()))?
+        {
+            let path = entry.map_err(|e| e.to_string())?.path();
+            if path.file_name().is_some_and(|n| n == "README.md") {
+                continue;
+            }
+            let removed = if path.is_dir() {
+                std::fs::remove_dir_all(&path)
+            } else {
+                std::fs::remove_file(&path)
+            };
+            removed.map_err(|e| format!("cannot clean {}: {e}", path.display()))?;
+        }
+    }
+    std::fs::create_dir_all(root).map_err(|e| format!("cannot create {}: {e}", root.display()))?;
+    copy(kernel, &root.join("boot/kernel"))?;
+    std::fs::write(root.join("limine.conf"), conf)
+        .map_err(|e| format!("cannot write limine.conf: {e}"))?;
+    let _ = std::fs::remove_file(out);
+    crate::qemu::ensure_parent(out)?;
+
+    let mut xorriso = Command::new("xorriso");
+    xorriso.args(["-as", "mkisofs", "-R", "-r", "-J", "-V", "RUSTKERNEL"]);
+    match std::env::var_os("LIMINE_DIR")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+    {
+        Some(limine) => {
+            for file in [
+                "limine-bios-cd.bin",
+                "limine-uefi-cd.bin",
+                "limine-bios.sys",
+            ] {
+                copy(&limine.join(file), &root.join("boot/limine").join(file))?;
+            }
+            copy(
+                &limine.join("BOOTX64.EFI"),
+                &root.join("EFI/BOOT/BOOTX64.EFI"),
+            )?;
+            xorriso.args([
+                "-b",
+                "boot/limine/limine-bios-cd.bin",
+                "-no-emul-boot",
+                "-boot-load-size",
+                "4",
+                "-boot-info-table",
+            ]);
+            xorriso.args(["--efi-boot", "boot/limine/limine-uefi-cd.bin"]);
+            xorriso.args([
+                "-efi-boot-part",
+                "--efi-boot-image",
+                "--protective-msdos-label",
+            ]);
+            xorriso.arg(root).arg("-o").arg(out);
+            run(xorriso, "xorriso")?;
+            let tool = limine.join("limine");
+            if tool.is_file() {
+                let mut install = Command::new(&tool);
+                install.arg("bios-install").arg(out);
+                run(install, "limine bios-install")?;
+            } else {
+                eprintln!(
+                    "iso: {} not found: the image boots from CD on BIOS and UEFI, and from a stick on UEFI; \
+                     build it (`make -C $LIMINE_DIR`) for BIOS boots from a stick",
+                    tool.display()
+                );
+            }
+        }
+        None => {
+            // The bundled loader reads its files from the volume it was started from: put the
+            // whole ESP into the EFI boot image.
+            copy(efi, &root.join("EFI/BOOT/BOOTX64.EFI"))?;
+            let esp = root.with_extension("esp");
+            images::stage_esp(&esp, efi, Some(kernel), Some(conf))?;
+            images::esp_image(&esp, &root.join("boot/efiboot.img"))?;
+            xorriso.args([
+                "--efi-boot",
+                "boot/efiboot.img",
+                "-efi-boot-part",
+                "--efi-boot-image",
+                "--protective-msdos-label",
+            ]);
+            xorriso.arg(root).arg("-o").arg(out);
+            run(xorriso, "xorriso")?;
+        }
+    }
+    Ok(())
+}
+
+/// `make iso`: the normal kernel and the project's `limine.conf` into `build/kernel.iso`.
+pub fn iso() -> Result<PathBuf, String> {
+    crate::deps::ensure()?;
+    let kernel = images::build_kernel(images::Kernel::Normal)?;
+    let cmdline = std::env::var("CMDLINE")
+        .ok()
+        .filter(|c| !c.trim().is_empty());
+    let conf = images::project_conf(cmdline.as_deref(), None)?;
+    let efi = images::efi_loader()?;
+    let out = images::build_dir().join("kernel.iso");
+    build_iso(&kernel, &efi, &conf, &images::root().join("iso_root"), &out)?;
+    let size = std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0);
+    println!(
+        "iso: {} ({} KiB); boot it with `make run-iso`, or write it to a USB stick:",
+        out.display(),
+        size / 1024
+    );
+    println!(
+        "iso:   sudo dd if={} of=/dev/sdX bs=4M conv=fsync status=progress",
+        out.display()
+    );
+    Ok(out)
+}
