@@ -117,7 +117,7 @@ pub fn build_iso(
             // The bundled loader reads its files from the volume it was started from: put the
             // whole ESP into the EFI boot image.
             copy(efi, &root.join("EFI/BOOT/BOOTX64.EFI"))?;
-            let esp = root.with_extension("esp");
+            let esp = out.with_extension("esp");
             images::stage_esp(&esp, efi, Some(kernel), Some(conf))?;
             images::esp_image(&esp, &root.join("boot/efiboot.img"))?;
             xorriso.args([

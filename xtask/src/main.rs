@@ -3,6 +3,7 @@
 //! Commands: `deps`, `build`, `run`, `debug`, `test`, `iso`, `bench`. Knobs come from the
 //! environment (see `qemu.rs`): MACHINE, MEM, SMP, ACCEL, CPU, QEMUFLAGS, CMDLINE, LIMINE_DIR.
 
+mod bench;
 mod deps;
 mod images;
 mod iso;
@@ -26,6 +27,7 @@ fn main() -> ExitCode {
         Some("debug") => run::run(true).map(|()| true),
         Some("test") => test::test(),
         Some("iso") => iso::iso().map(|_| true),
+        Some("bench") => bench::bench().map(|()| true),
         Some("run-iso") => run::run_iso().map(|()| true),
         Some("screenshot") => {
             let out = args.get(1).map_or("docs/screenshot.png", String::as_str);

@@ -188,7 +188,7 @@ pub fn banner() -> heapless::String<512> {
         ][usize::from(i)];
         let _ = write!(s, "\x1b[22;{sgr}m\u{2588}");
     }
-    let _ = write!(s, "\x1b[0m\n");
+    let _ = writeln!(s, "\x1b[0m");
     s
 }
 

@@ -14,6 +14,8 @@
 //! Normal tests report failures through [`TestResult`] (see [`kassert!`]) so the run continues
 //! after one fails; an unexpected panic ends the run with `not ok` and a failing exit status.
 
+#[cfg(all(target_os = "none", feature = "ktest"))]
+pub mod bench;
 pub mod ktap;
 #[cfg(all(target_os = "none", feature = "ktest"))]
 pub mod runner;

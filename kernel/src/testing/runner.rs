@@ -37,10 +37,14 @@ impl core::fmt::Write for Out {
     }
 }
 
-/// Runs the tests selected by `selector` (`all` or a test name) and exits QEMU.
+/// Runs the tests selected by `selector` (`all`, `bench` for the measurements, or a test
+/// name) and exits QEMU.
 pub fn run(selector: &str) -> ! {
     if selector == "all" {
         run_all()
+    } else if selector == "bench" {
+        super::bench::run_all();
+        qemu::exit(ExitCode::Success)
     } else {
         run_one(selector)
     }
