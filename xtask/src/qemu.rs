@@ -51,8 +51,9 @@ const OVMF_CANDIDATES: &[(&str, &str)] = &[
 
 /// Finds OVMF: `OVMF_CODE`/`OVMF_VARS` if set, else the first distribution path that exists.
 pub fn find_ovmf() -> Result<Ovmf, String> {
-    if let (Some(code), Some(vars)) = (std::env::var_os("OVMF_CODE"), std::env::var_os("OVMF_VARS"))
-    {
+    // `make` exports unset variables as empty strings: empty means unset.
+    let var = |name| std::env::var_os(name).filter(|v| !v.is_empty());
+    if let (Some(code), Some(vars)) = (var("OVMF_CODE"), var("OVMF_VARS")) {
         let ovmf = Ovmf {
             code: code.into(),
             vars: vars.into(),
