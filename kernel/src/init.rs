@@ -18,6 +18,8 @@ const fn mib(bytes: u64) -> u64 {
 /// Runs on the loader's stack only until the memory module can give the kernel its own.
 pub fn start(entry_tsc: u64) -> ! {
     time::record_entry(entry_tsc);
+    // First, so every log line carries a real timestamp.
+    let tsc_hz = time::calibrate();
     let have_serial = serial::init();
     logger::init(LevelFilter::Info);
 
@@ -51,7 +53,7 @@ extern "sysv64" fn continue_boot() -> ! {
     crate::print!("{}", console::screen::banner());
     match console::screen::init(info) {
         Ok(console::screen::ScreenKind::Framebuffer(layout)) => info!(
-            "console: 80x25 on the framebuffer, {}x{} pixel cells (scale {}) at ({}, {})",
+            "console: 80x25 cells of {}x{} px x{} at ({}, {})",
             layout.cell_width, layout.cell_height, layout.scale, layout.origin_x, layout.origin_y
         ),
         Ok(kind) => info!("console: {kind:?}"),
@@ -77,8 +79,7 @@ extern "sysv64" fn continue_boot() -> ! {
         );
     }
 
-    let tsc_hz = time::calibrate();
-    summary(info, tsc_hz);
+    summary(info, time::tsc_hz());
 
     let ready_ms = time::nanos_since_entry() / 1_000_000;
     crate::println!("boot: ready in {ready_ms} ms");
@@ -101,7 +102,7 @@ extern "sysv64" fn continue_boot() -> ! {
 fn summary(info: &boot::BootInfo, tsc_hz: u64) {
     let rev = info.revision;
     info!(
-        "loader: {} {}, base revision {} ({} {})",
+        "loader: {} {}, base revision {}{}{}",
         if info.loader_name.is_empty() {
             "(unnamed)"
         } else {
@@ -109,11 +110,11 @@ fn summary(info: &boot::BootInfo, tsc_hz: u64) {
         },
         info.loader_version,
         rev.used,
-        if rev.reported { "reported" } else { "inferred" },
+        if rev.reported { "" } else { " (inferred)" },
         if rev.supported {
-            "as requested"
+            ""
         } else {
-            "older than requested"
+            ", older than requested"
         }
     );
     match info.firmware {
@@ -146,14 +147,23 @@ fn summary(info: &boot::BootInfo, tsc_hz: u64) {
     log::debug!("memory: {} KiB bootloader-reclaimable", reclaimable / 1024);
     match &info.framebuffer {
         Some(fb) => info!(
-            "framebuffer: {}x{}x{} pitch {} at {:#x} (of {})",
-            fb.width, fb.height, fb.bpp, fb.pitch, fb.phys, info.framebuffer_count
+            "framebuffer: {}x{}x{}, pitch {}, at {:#x}{}",
+            fb.width,
+            fb.height,
+            fb.bpp,
+            fb.pitch,
+            fb.phys,
+            if info.framebuffer_count > 1 {
+                " (first of several)"
+            } else {
+                ""
+            }
         ),
         None => info!("framebuffer: none"),
     }
     info!("hhdm: offset {:#x}", info.hhdm_offset);
     match (info.kernel_phys_base, info.kernel_virt_base) {
-        (Some(p), Some(v)) => info!("kernel: physical {p:#x}, virtual {v:#x}"),
+        (Some(p), Some(v)) => info!("kernel: phys {p:#x}, virt {v:#x}"),
         _ => warn!("kernel: address not reported"),
     }
     match info.rsdp_phys {
@@ -170,7 +180,7 @@ fn summary(info: &boot::BootInfo, tsc_hz: u64) {
         }
     );
     info!(
-        "tsc: {}.{:03} MHz (calibrated against PIT channel 2)",
+        "tsc: {}.{:03} MHz (PIT-calibrated)",
         tsc_hz / 1_000_000,
         (tsc_hz / 1_000) % 1_000
     );

@@ -64,7 +64,7 @@ pub fn parse_ppm(bytes: &[u8]) -> Result<Image, String> {
 }
 
 /// The console's geometry as printed in the boot log:
-/// `console: 80x25 on the framebuffer, 14x32 pixel cells (scale 1) at (80, 0)`.
+/// `console: 80x25 cells of 14x32 px x1 at (80, 0)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Geometry {
     /// Cell width on screen (scale applied).
@@ -82,7 +82,7 @@ impl Geometry {
     pub fn from_log(log: &str) -> Option<Self> {
         let line = log
             .lines()
-            .find(|l| l.contains("console: 80x25 on the framebuffer"))?;
+            .find(|l| l.contains("console: 80x25 cells of"))?;
         let nums: Vec<usize> = line
             .split(|c: char| !c.is_ascii_digit())
             .filter(|s| !s.is_empty())
@@ -195,7 +195,7 @@ mod tests {
 
     #[test]
     fn geometry_from_log() {
-        let log = "[   0.000000] INFO  init: console: 80x25 on the framebuffer, 14x32 pixel cells (scale 1) at (80, 0)\n";
+        let log = "[   0.000000] INFO  init: console: 80x25 cells of 14x32 px x1 at (80, 0)\n";
         assert_eq!(
             Geometry::from_log(log),
             Some(Geometry {
@@ -205,7 +205,7 @@ mod tests {
                 y: 0
             })
         );
-        let log = "[ 1.5] INFO  init: console: 80x25 on the framebuffer, 16x32 pixel cells (scale 2) at (0, 0)";
+        let log = "[ 1.5] INFO  init: console: 80x25 cells of 16x32 px x2 at (0, 0)";
         assert_eq!(
             Geometry::from_log(log).map(|g| (g.cell_w, g.cell_h)),
             Some((32, 64))
