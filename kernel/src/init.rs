@@ -19,7 +19,7 @@ const fn mib(bytes: u64) -> u64 {
 pub fn start(entry_tsc: u64) -> ! {
     time::record_entry(entry_tsc);
     // First, so every log line carries a real timestamp.
-    let tsc_hz = time::calibrate();
+    time::calibrate();
     let have_serial = serial::init();
     logger::init(LevelFilter::Info);
 
