@@ -201,6 +201,13 @@ fn dir_size(dir: &Path) -> u64 {
         .unwrap_or(0)
 }
 
+/// The kernel command line the user asked for with `CMDLINE`, if any.
+pub fn cmdline_from_env() -> Option<String> {
+    std::env::var("CMDLINE")
+        .ok()
+        .filter(|c| !c.trim().is_empty())
+}
+
 /// The project's `limine.conf`, with the first entry's `cmdline:` replaced by `cmdline` and its
 /// `kaslr:` by `kaslr` when given.
 pub fn project_conf(cmdline: Option<&str>, kaslr: Option<bool>) -> Result<String, String> {

@@ -138,9 +138,7 @@ pub fn build_iso(
 pub fn iso() -> Result<PathBuf, String> {
     crate::deps::ensure()?;
     let kernel = images::build_kernel(images::Kernel::Normal)?;
-    let cmdline = std::env::var("CMDLINE")
-        .ok()
-        .filter(|c| !c.trim().is_empty());
+    let cmdline = images::cmdline_from_env();
     let conf = images::project_conf(cmdline.as_deref(), None)?;
     let efi = images::efi_loader()?;
     let out = images::build_dir().join("kernel.iso");

@@ -19,9 +19,7 @@ pub fn run(debug: bool) -> Result<(), String> {
     crate::deps::ensure()?;
     let kernel = images::build_kernel(Kernel::Normal)?;
     let efi = images::efi_loader()?;
-    let cmdline = std::env::var("CMDLINE")
-        .ok()
-        .filter(|c| !c.trim().is_empty());
+    let cmdline = images::cmdline_from_env();
     // KASLR off under the debugger, so the symbols in build/kernel.elf match the running code.
     let conf = images::project_conf(cmdline.as_deref(), debug.then_some(false))?;
     let esp = images::build_dir().join("esp");
@@ -92,9 +90,7 @@ pub fn screenshot(out: &std::path::Path) -> Result<(), String> {
     crate::deps::ensure()?;
     let kernel = images::build_kernel(Kernel::Normal)?;
     let efi = images::efi_loader()?;
-    let cmdline = std::env::var("CMDLINE")
-        .ok()
-        .filter(|c| !c.trim().is_empty());
+    let cmdline = images::cmdline_from_env();
     let conf = images::project_conf(Some(cmdline.as_deref().unwrap_or("log=info")), None)?;
     let dir = images::build_dir().join("screenshot");
     let esp = dir.join("esp");

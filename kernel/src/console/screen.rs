@@ -64,18 +64,23 @@ impl core::fmt::Display for ScreenError {
     }
 }
 
+/// The console's description of the loader's pixel layout.
+pub fn pixel_format(fb: &crate::boot::info::FramebufferInfo) -> PixelFormat {
+    PixelFormat {
+        red_size: fb.red_size,
+        red_shift: fb.red_shift,
+        green_size: fb.green_size,
+        green_shift: fb.green_shift,
+        blue_size: fb.blue_size,
+        blue_shift: fb.blue_shift,
+    }
+}
+
 /// Attaches the screen described by `info`; on error the console stays serial-only.
 pub fn init(info: &BootInfo) -> Result<ScreenKind, ScreenError> {
     let kind = match &info.framebuffer {
         Some(fb) => {
-            let format = PixelFormat {
-                red_size: fb.red_size,
-                red_shift: fb.red_shift,
-                green_size: fb.green_size,
-                green_shift: fb.green_shift,
-                blue_size: fb.blue_size,
-                blue_shift: fb.blue_shift,
-            };
+            let format = pixel_format(fb);
             let fb_info = FramebufferInfo {
                 width: fb.width as usize,
                 height: fb.height as usize,
@@ -217,14 +222,7 @@ mod ktests {
             });
             kassert!(layout.is_some(), "framebuffer console has no layout");
             let Some(layout) = layout else { return Ok(()) };
-            let format = PixelFormat {
-                red_size: fb.red_size,
-                red_shift: fb.red_shift,
-                green_size: fb.green_size,
-                green_shift: fb.green_shift,
-                blue_size: fb.blue_size,
-                blue_shift: fb.blue_shift,
-            };
+            let format = pixel_format(&fb);
             let pixel = |row: usize, col: usize, dx: usize, dy: usize| -> u32 {
                 let (x, y) = layout.cell_origin(row, col);
                 let at = fb.virt + ((y + dy) as u64) * fb.pitch + ((x + dx) as u64) * 4;
