@@ -3,7 +3,7 @@
 use log::{LevelFilter, error, info, warn};
 
 use crate::boot::{self, info::MemoryKind};
-use crate::{arch, console, logger, memory, serial, time};
+use crate::{arch, console, drivers, interrupts, logger, memory, serial, time};
 
 /// Size of the boot CPU's kernel stack (a guard page lies below it).
 const KERNEL_STACK_SIZE: u64 = 256 * 1024;
@@ -28,6 +28,7 @@ pub fn start(entry_tsc: u64) -> ! {
         panic!("boot failed: {e}");
     }
     let info = boot::boot_info();
+    arch::trap::init(); // traps
     match info.cmdline().log_level() {
         Some(Ok(level)) => logger::init(level),
         Some(Err(bad)) => warn!("unknown log level `{bad}` on the command line; keeping `info`"),
@@ -37,6 +38,13 @@ pub fn start(entry_tsc: u64) -> ! {
         warn!("no UART at COM1");
     }
     memory::init(info);
+    // The IST stacks loaded with the traps are static; give them guard pages now.
+    match guarded_ist_stacks() {
+        // SAFETY: three fresh stacks from the memory module, mapped, 16-byte aligned tops,
+        // for the IST alone; we are on the boot stack, not an IST stack.
+        Ok(stacks) => unsafe { arch::gdt::switch_ist_stacks(stacks) },
+        Err(e) => warn!("interrupt stacks stay without guard pages: {e}"),
+    }
     // Leave the loader's stack (bootloader-reclaimable, no guard page) for our own.
     let stack = match memory::alloc_stack(KERNEL_STACK_SIZE) {
         Ok(stack) => stack,
@@ -47,10 +55,28 @@ pub fn start(entry_tsc: u64) -> ! {
     unsafe { arch::paging::switch_stack(stack.top, continue_boot) }
 }
 
+/// Guard-paged stacks for the double-fault, NMI and machine-check handlers.
+fn guarded_ist_stacks() -> Result<arch::gdt::IstStacks, memory::MapError> {
+    let stack = |bytes| {
+        memory::alloc_stack(bytes).map(|s| arch::gdt::IstStack {
+            top: s.top,
+            size: s.top - s.bottom,
+        })
+    };
+    Ok(arch::gdt::IstStacks {
+        double_fault: stack(32 * 1024)?,
+        nmi: stack(16 * 1024)?,
+        machine_check: stack(16 * 1024)?,
+    })
+}
+
 /// Second half of the boot, on the kernel's own stack.
 extern "sysv64" fn continue_boot() -> ! {
     let info = boot::boot_info();
     crate::print!("{}", console::screen::banner());
+    // Pin the title bar: only rows 2-25 scroll (screen only; a serial terminal keeps its own
+    // scrolling).
+    console::screen::write(b"\x1b[2;25r\x1b[2;1H");
     match console::screen::init(info) {
         Ok(console::screen::ScreenKind::Framebuffer(layout)) => info!(
             "console: 80x25 cells of {}x{} px x{} at ({}, {})",
@@ -81,6 +107,17 @@ extern "sysv64" fn continue_boot() -> ! {
 
     summary(info, time::tsc_hz());
 
+    let mode = interrupts::init(info);
+    match drivers::keyboard::init() {
+        Ok(()) => info!("keyboard: PS/2, IRQ 1, US layout"),
+        Err(e) => warn!("keyboard: unavailable: {e}"),
+    }
+    match serial::enable_rx_interrupt() {
+        Ok(()) => log::debug!("serial: COM1 receive interrupt on IRQ 4"),
+        Err(e) => warn!("serial: input by polling only: {e}"),
+    }
+    log::debug!("interrupts: {mode:?}");
+
     let ready_ms = time::nanos_since_entry() / 1_000_000;
     crate::println!("boot: ready in {ready_ms} ms");
     console::screen::flush();
@@ -91,11 +128,44 @@ extern "sysv64" fn continue_boot() -> ! {
         crate::testing::runner::run(selector)
     }
     #[cfg(not(feature = "ktest"))]
+    idle()
+}
+
+/// Until the executor and shell exist: sleep until an interrupt, echo typed keys and serial
+/// input on every console, and keep the uptime in the title bar current.
+#[cfg(not(feature = "ktest"))]
+fn idle() -> ! {
+    use drivers::keyboard::{self, Key};
+    let mut shown_second = u64::MAX;
     loop {
-        if let Some(byte) = serial::try_read_byte() {
-            serial::write_bytes(&[byte]);
+        // Check for work with interrupts off, then `sti; hlt` as one step, so an interrupt
+        // arriving between the check and the halt still wakes us.
+        arch::cpu::disable_interrupts_save();
+        if keyboard::SCANCODES.is_empty() && serial::RECEIVED.is_empty() {
+            arch::cpu::wait_for_interrupt();
+        } else {
+            arch::cpu::enable_interrupts();
         }
-        core::hint::spin_loop();
+        keyboard::poll(|key| match key {
+            Key::Char('\u{8}') => crate::print!("\u{8} \u{8}"),
+            Key::Char(c) => crate::print!("{c}"),
+            Key::Raw(_) => {}
+        });
+        while let Some(byte) = serial::try_read_byte() {
+            match byte {
+                b'\r' => crate::print!("\n"),
+                0x7f | 0x08 => crate::print!("\u{8} \u{8}"),
+                b if b.is_ascii_graphic() || b == b' ' || b == b'\n' => {
+                    crate::print!("{}", b as char)
+                }
+                _ => {}
+            }
+        }
+        let second = time::uptime_nanos() / 1_000_000_000;
+        if second != shown_second {
+            shown_second = second;
+            console::screen::show_uptime(second);
+        }
     }
 }
 

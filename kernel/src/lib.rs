@@ -7,12 +7,17 @@
 #![cfg_attr(not(test), no_std)]
 
 #[cfg(target_os = "none")]
+pub mod acpi;
+#[cfg(target_os = "none")]
 pub mod arch;
 pub mod boot;
 pub mod cmdline;
 pub mod console;
+pub mod drivers;
+pub mod exceptions;
 #[cfg(target_os = "none")]
 pub mod init;
+pub mod interrupts;
 pub mod logger;
 pub mod memory;
 #[cfg(target_os = "none")]

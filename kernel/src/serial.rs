@@ -8,7 +8,10 @@
 use heapless::Vec;
 
 use crate::arch::serial::{COM1, SerialPort};
-use crate::sync::IrqMutex;
+use crate::sync::{DropQueue, IrqMutex};
+
+/// Bytes received on COM1, queued by the receive interrupt for the serial input stream.
+pub static RECEIVED: DropQueue<256> = DropQueue::new();
 
 /// Capacity of the loopback capture buffer.
 pub const CAPTURE_CAPACITY: usize = 4096;
@@ -77,13 +80,44 @@ pub fn panic_write(bytes: &[u8]) {
     write_locked(&mut SERIAL.lock(), bytes);
 }
 
-/// Reads one received byte, if any (polling; the interrupt-driven path comes later).
+/// Reads one received byte, if any: from the interrupt-fed queue, else by polling the UART.
 pub fn try_read_byte() -> Option<u8> {
+    RECEIVED.pop().or_else(|| {
+        SERIAL
+            .lock()
+            .port
+            .as_mut()
+            .and_then(SerialPort::try_read_byte)
+    })
+}
+
+fn on_rx_irq() {
+    let mut state = SERIAL.lock();
+    if let Some(port) = state.port.as_mut() {
+        // The FIFO may hold several bytes; take them all (bounded by its depth).
+        for _ in 0..16 {
+            match port.try_read_byte() {
+                Some(byte) => {
+                    RECEIVED.push(byte);
+                }
+                None => break,
+            }
+        }
+    }
+}
+
+/// Enables COM1's receive interrupt (IRQ 4): received bytes go to [`RECEIVED`].
+///
+/// # Errors
+/// When there is no UART, or IRQ 4 cannot be attached.
+pub fn enable_rx_interrupt() -> Result<(), &'static str> {
     SERIAL
         .lock()
         .port
         .as_mut()
-        .and_then(SerialPort::try_read_byte)
+        .ok_or("no UART at COM1")?
+        .enable_rx_interrupt();
+    crate::interrupts::register_isa(4, on_rx_irq).map_err(|_| "IRQ 4 cannot be attached")
 }
 
 /// Runs `f` with the UART in loopback mode and returns the bytes that were transmitted (as the

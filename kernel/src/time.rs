@@ -3,11 +3,28 @@
 //! The entry point records the TSC first thing; [`calibrate`] then measures the TSC rate against
 //! the PIT (see `arch::pit`), which is the method the boot log states. Until calibration the
 //! clock reads zero. All conversions use 128-bit arithmetic, so no intermediate overflows.
+//! Timer ticks ([`on_tick`]) drive periodic work and are counted, but the TSC defines time
+//! (see [`uptime_nanos`] for why).
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
 static TSC_AT_ENTRY: AtomicU64 = AtomicU64::new(0);
 static TSC_HZ: AtomicU64 = AtomicU64::new(0);
+
+/// Timer interrupts since the timer started.
+static TICKS: AtomicU64 = AtomicU64::new(0);
+/// TSC value at the first tick.
+#[cfg(target_os = "none")]
+static FIRST_TICK_TSC: AtomicU64 = AtomicU64::new(0);
+/// Largest uptime handed out, so readers never see time go backwards.
+#[cfg(target_os = "none")]
+static LAST_UPTIME: AtomicU64 = AtomicU64::new(0);
+
+/// Ticks of a `hz` timer in `nanos` nanoseconds (rounded down).
+pub fn ticks_in(nanos: u64, hz: u32) -> u64 {
+    let t = u128::from(nanos) * u128::from(hz) / 1_000_000_000;
+    u64::try_from(t).unwrap_or(u64::MAX)
+}
 
 /// Converts a TSC delta to nanoseconds at `hz` ticks per second (0 when `hz` is 0).
 pub fn cycles_to_nanos(cycles: u64, hz: u64) -> u64 {
@@ -25,6 +42,58 @@ pub fn rate_from_reference(ticks: u64, pit_ticks: u64, pit_hz: u64) -> u64 {
     }
     let hz = u128::from(ticks) * u128::from(pit_hz) / u128::from(pit_ticks);
     u64::try_from(hz).unwrap_or(u64::MAX)
+}
+
+/// Timer ticks so far.
+pub fn ticks() -> u64 {
+    TICKS.load(Ordering::Acquire)
+}
+
+/// Called by the timer interrupt, [`crate::interrupts::TIMER_HZ`] times a second: advances
+/// the tick clock, blinks the console cursor every 500 ms and draws pending console output
+/// about 60 times a second.
+#[cfg(target_os = "none")]
+pub fn on_tick() {
+    if TICKS.load(Ordering::Relaxed) == 0 {
+        FIRST_TICK_TSC.store(crate::arch::cpu::rdtsc(), Ordering::Release);
+    }
+    let ticks = TICKS.fetch_add(1, Ordering::AcqRel) + 1;
+    let hz = u64::from(crate::interrupts::TIMER_HZ);
+    if ticks.is_multiple_of(hz / 2) {
+        crate::console::screen::tick((ticks / (hz / 2)).is_multiple_of(2));
+    } else if ticks.is_multiple_of((hz / 60).max(1)) {
+        crate::console::screen::flush();
+    }
+}
+
+/// Monotonic time since kernel entry, in nanoseconds.
+///
+/// The TSC is the clock (calibrated against the PIT, invariant on every CPU this kernel
+/// targets and in QEMU). Timer ticks are not: a periodic timer that fires while the previous
+/// interrupt is still pending is coalesced, so ticks get lost whenever interrupts are held off
+/// or, under emulation, whenever the host deschedules the virtual CPU. Ticks therefore drive
+/// periodic work (cursor blink, deferred drawing, later the scheduler) and are checked against
+/// this clock ([`lost_ticks`]), but never define time. The value never decreases.
+#[cfg(target_os = "none")]
+pub fn uptime_nanos() -> u64 {
+    let now = nanos_since_entry();
+    LAST_UPTIME.fetch_max(now, Ordering::AcqRel).max(now)
+}
+
+/// Timer ticks that should have happened since the first one, by the TSC clock, but did not
+/// arrive (coalesced interrupts). Zero before the timer starts.
+#[cfg(target_os = "none")]
+pub fn lost_ticks() -> u64 {
+    let (first_tsc, seen) = (
+        FIRST_TICK_TSC.load(Ordering::Acquire),
+        TICKS.load(Ordering::Acquire),
+    );
+    if seen == 0 {
+        return 0;
+    }
+    let elapsed = cycles_to_nanos(crate::arch::cpu::rdtsc().wrapping_sub(first_tsc), tsc_hz());
+    // The first tick happened at `first_tsc`; one more is due every period since.
+    (ticks_in(elapsed, crate::interrupts::TIMER_HZ) + 1).saturating_sub(seen)
 }
 
 /// Records the TSC value read at kernel entry.
@@ -53,26 +122,54 @@ pub fn nanos_since_entry() -> u64 {
     }
 }
 
+/// Spins for at least `nanos` nanoseconds (TSC-timed; returns at once before calibration).
+#[cfg(target_os = "none")]
+pub fn busy_wait_nanos(nanos: u64) {
+    let start = crate::arch::cpu::rdtsc();
+    let hz = tsc_hz();
+    while hz != 0 && cycles_to_nanos(crate::arch::cpu::rdtsc().wrapping_sub(start), hz) < nanos {
+        core::hint::spin_loop();
+    }
+}
+
+/// Median of `N` rate measurements, each `window_us` microseconds of PIT channel 2.
+///
+/// One window's sample can be late by however long the CPU was away between the PIT edge and
+/// the read (an SMI, or under emulation a host that descheduled the virtual CPU), which skews
+/// that window only. The median of several short windows ignores such outliers at the same
+/// total cost as one long window.
+#[cfg(target_os = "none")]
+pub fn median_rate<const N: usize>(
+    window_us: u32,
+    mut sample: impl FnMut() -> u64,
+    counts_down: bool,
+) -> u64 {
+    use crate::arch::{cpu, pit};
+    let ticks = pit::ticks_for_micros(window_us);
+    let mut rates = [0u64; N];
+    for rate in rates.iter_mut() {
+        let was_enabled = cpu::disable_interrupts_save();
+        let (start, end) = pit::measure(ticks, &mut sample);
+        cpu::restore_interrupts(was_enabled);
+        let delta = if counts_down {
+            start.wrapping_sub(end)
+        } else {
+            end.wrapping_sub(start)
+        };
+        *rate = rate_from_reference(delta, u64::from(ticks), pit::PIT_HZ);
+    }
+    rates.sort_unstable();
+    rates[N / 2]
+}
+
 /// Measures the TSC frequency against PIT channel 2 and stores it.
 ///
-/// Method: with interrupts off, PIT channel 2 counts down 5966 ticks of its 1.193182 MHz clock
-/// (5.0 ms) in mode 0; the TSC is read when the count is loaded and when OUT2 rises. The
-/// frequency is `tsc_delta * 1193182 / 5966`. The better of two runs (the shorter TSC delta,
-/// i.e. the one least disturbed by emulation or SMIs) is kept; 10 ms in all keeps the boot fast.
+/// Method: with interrupts off, PIT channel 2 counts down 2 ms (2386 ticks of its 1.193182 MHz
+/// clock) in mode 0; the TSC is read when the count is loaded and when OUT2 rises, giving
+/// `tsc_delta * 1193182 / 2386` Hz. Five windows (10 ms in all); the median is kept.
 #[cfg(target_os = "none")]
 pub fn calibrate() -> u64 {
-    use crate::arch::{cpu, pit};
-    let ticks = pit::ticks_for_micros(5_000);
-    let was_enabled = cpu::disable_interrupts_save();
-    let best = (0..2)
-        .map(|_| {
-            let (start, end) = pit::measure(ticks, cpu::rdtsc);
-            end.wrapping_sub(start)
-        })
-        .min()
-        .unwrap_or(0);
-    cpu::restore_interrupts(was_enabled);
-    let hz = rate_from_reference(best, u64::from(ticks), pit::PIT_HZ);
+    let hz = median_rate::<5>(2_000, crate::arch::cpu::rdtsc, false);
     TSC_HZ.store(hz, Ordering::Relaxed);
     hz
 }
@@ -91,5 +188,13 @@ mod tests {
             2_999_954_743
         );
         assert_eq!(rate_from_reference(5, 0, 1_193_182), 0);
+    }
+
+    #[test]
+    fn ticks_in_an_interval() {
+        assert_eq!(ticks_in(0, 1000), 0);
+        assert_eq!(ticks_in(5_250_000, 1000), 5);
+        assert_eq!(ticks_in(1_000_000_000, 1000), 1000);
+        assert_eq!(ticks_in(u64::MAX, u32::MAX), u64::MAX);
     }
 }

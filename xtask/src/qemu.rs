@@ -315,6 +315,11 @@ impl Running {
         self.started.elapsed()
     }
 
+    /// Whether QEMU has exited.
+    pub fn has_exited(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(Some(_)))
+    }
+
     /// Waits until the serial output contains `needle`; false on timeout or if QEMU exits.
     pub fn wait_for(&mut self, needle: &str, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;

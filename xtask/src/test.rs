@@ -134,6 +134,7 @@ fn first_wave(real_limine: bool, test_kernel: &Path) -> Result<Vec<BootSpec>, St
             base.clone(),
         ),
         ktap_boot("ktest-pc-256M", "ktest=all", false, "", knobs("pc", "256M")),
+        ktap_boot("ktest-pic", "ktest=all irq=pic", false, "", base.clone()),
         BootSpec {
             name: "screen-banner".into(),
             kernel: Kernel::Normal,
@@ -355,7 +356,15 @@ fn run_boot(spec: &BootSpec, shared: &Shared) -> BootResult {
         }
     };
     let outcome = match &spec.check {
-        Check::Ktap | Check::Standalone(_) => running.wait(BOOT_TIMEOUT),
+        Check::Ktap => running.wait(BOOT_TIMEOUT),
+        Check::Standalone(_) => {
+            let mut running = running;
+            if let Err(e) = type_requested_keys(&mut running) {
+                fail(&mut result, e);
+            }
+            let left = BOOT_TIMEOUT.saturating_sub(running.elapsed());
+            running.wait(left)
+        }
         Check::Ready => wait_then_kill(running, &["boot: ready in"]),
         Check::LoaderError(expect) => wait_then_kill(running, expect),
         Check::Screen => {
@@ -384,6 +393,58 @@ fn run_boot(spec: &BootSpec, shared: &Shared) -> BootResult {
     }
     judge(spec, &outcome, &mut result);
     result
+}
+
+/// Expands a `ktest: send-keys` request into QMP key combinations: tokens are QEMU key names
+/// (qcodes), `a-b` presses keys together, `x*N` repeats a token N times.
+pub fn parse_key_request(line: &str) -> Vec<Vec<String>> {
+    let mut combos = Vec::new();
+    for token in line.split_whitespace() {
+        let (keys, times) = match token.rsplit_once('*') {
+            Some((k, n)) => (k, n.parse::<usize>().unwrap_or(1)),
+            None => (token, 1),
+        };
+        let combo: Vec<String> = keys
+            .split('-')
+            .filter(|k| !k.is_empty())
+            .map(String::from)
+            .collect();
+        for _ in 0..times.min(10_000) {
+            combos.push(combo.clone());
+        }
+    }
+    combos
+}
+
+/// While the VM runs, answers each `ktest: send-keys ...` line by typing those keys.
+fn type_requested_keys(running: &mut Running) -> Result<(), String> {
+    let mut handled = 0;
+    while running.elapsed() < BOOT_TIMEOUT && !running.has_exited() {
+        let log = ktap::strip_ansi(&running.log());
+        let requests: Vec<String> = log
+            .lines()
+            .filter_map(|l| l.strip_prefix("ktest: send-keys "))
+            .map(String::from)
+            .collect();
+        for request in &requests[handled.min(requests.len())..] {
+            for combo in parse_key_request(request) {
+                let keys: Vec<String> = combo
+                    .iter()
+                    .map(|k| format!(r#"{{"type":"qcode","data":"{k}"}}"#))
+                    .collect();
+                let cmd = format!(
+                    r#"{{"execute":"send-key","arguments":{{"keys":[{}],"hold-time":10}}}}"#,
+                    keys.join(",")
+                );
+                running.qmp(&cmd)?;
+                // Give the guest time to take each scancode before the next arrives.
+                std::thread::sleep(Duration::from_millis(15));
+            }
+        }
+        handled = requests.len();
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(())
 }
 
 fn wait_then_kill(mut running: Running, needles: &[&str]) -> Outcome {
@@ -618,4 +679,18 @@ pub fn test() -> Result<bool, String> {
     }
     println!("{} passed, {} failed", tally.passed, tally.failed);
     Ok(tally.failed == 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_requests() {
+        let keys = parse_key_request("h spc shift-1 a*3");
+        let flat: Vec<String> = keys.iter().map(|c| c.join("+")).collect();
+        assert_eq!(flat, ["h", "spc", "shift+1", "a", "a", "a"]);
+        assert!(parse_key_request("").is_empty());
+        assert_eq!(parse_key_request("x*bogus").len(), 1);
+    }
 }

@@ -335,6 +335,10 @@ impl Parser {
             b'C' => out(Op::Forward(self.param_or(0, 1))),
             b'D' => out(Op::Back(self.param_or(0, 1))),
             b'G' => out(Op::Column(self.param_or(0, 1) - 1)),
+            b'r' => out(Op::SetScrollRegion {
+                top: self.param_or(0, 1) - 1,
+                bottom: self.param_or(1, crate::console::grid::ROWS as u16) - 1,
+            }),
             b's' if !self.has_params => self.save_cursor(out),
             b'u' if !self.has_params => self.restore_cursor(out),
             _ => {}
@@ -513,6 +517,24 @@ mod tests {
         assert_eq!(text(&g, 0), "xzw");
         assert_eq!(text(&g, 4), "    y");
         assert!(ops(b"\x1b[2s").is_empty());
+    }
+
+    #[test]
+    fn scroll_region_pins_a_status_line() {
+        let mut bytes = b"STATUS\x1b[2;25r".to_vec();
+        for i in 0..40 {
+            bytes.extend_from_slice(format!("\nline {i}").as_bytes());
+        }
+        let g = screen(&bytes);
+        assert_eq!(text(&g, 0), "STATUS");
+        assert_eq!(text(&g, 24), "line 39");
+        assert_eq!(text(&g, 1), "line 16");
+        assert_eq!(g.scroll_region(), (1, 24));
+        // Reset with an empty parameter list; an inverted region also resets.
+        assert_eq!(screen(b"\x1b[2;25r\x1b[r").scroll_region(), (0, 24));
+        assert_eq!(screen(b"\x1b[9;3r").scroll_region(), (0, 24));
+        // Huge numbers are clamped, never overflow.
+        assert_eq!(screen(b"\x1b[3;99999r").scroll_region(), (2, 24));
     }
 
     fn attr_of(bytes: &[u8]) -> ColorCode {

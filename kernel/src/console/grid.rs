@@ -118,6 +118,14 @@ pub enum Op {
     ShowCursor(bool),
     /// Remember the cursor position and attribute (`ESC 7`, `CSI s`).
     SaveCursor,
+    /// Limit scrolling to rows `top..=bottom` (0-based; `CSI top;bottom r`, DECSTBM) and move
+    /// the cursor home. An empty or inverted region resets to the whole screen.
+    SetScrollRegion {
+        /// First scrolling row.
+        top: u16,
+        /// Last scrolling row.
+        bottom: u16,
+    },
     /// Return to the remembered position and attribute (`ESC 8`, `CSI u`).
     RestoreCursor,
 }
@@ -137,6 +145,10 @@ pub struct Grid {
     dirty_rows: u32,
     /// Cursor row, column, pending wrap and attribute saved by [`Op::SaveCursor`].
     saved: (usize, usize, bool, ColorCode),
+    /// Scroll region: rows `top..=bottom` scroll; rows outside stay put (a status line).
+    top: usize,
+    /// Last row of the scroll region.
+    bottom: usize,
 }
 
 impl Default for Grid {
@@ -159,6 +171,8 @@ impl Grid {
             dirty: [ALL_COLS; ROWS],
             dirty_rows: ALL_ROWS,
             saved: (0, 0, false, ColorCode::DEFAULT),
+            top: 0,
+            bottom: ROWS - 1,
         }
     }
 
@@ -180,6 +194,15 @@ impl Grid {
             Op::Back(n) => self.set_col(self.col.saturating_sub(usize::from(n))),
             Op::Column(col) => self.set_col(usize::from(col)),
             Op::ShowCursor(visible) => self.cursor_visible = visible,
+            Op::SetScrollRegion { top, bottom } => {
+                let (top, bottom) = (usize::from(top), usize::from(bottom).min(ROWS - 1));
+                (self.top, self.bottom) = if top < bottom {
+                    (top, bottom)
+                } else {
+                    (0, ROWS - 1)
+                };
+                self.move_to(0, 0);
+            }
             Op::SaveCursor => self.saved = (self.row, self.col, self.wrap_pending, self.attr),
             Op::RestoreCursor => {
                 let (row, col, wrap, attr) = self.saved;
@@ -209,19 +232,28 @@ impl Grid {
     pub fn new_line(&mut self) {
         self.wrap_pending = false;
         self.col = 0;
-        if self.row + 1 >= ROWS {
+        if self.row == self.bottom {
             self.scroll_up();
-        } else {
+        } else if self.row + 1 < ROWS {
             self.row += 1;
         }
     }
 
-    /// Moves every row up by one; the new bottom row is spaces in the current attribute. The
-    /// cursor does not move.
+    /// Moves every row of the scroll region up by one; its new bottom row is spaces in the
+    /// current attribute. The cursor does not move; rows outside the region are untouched.
     pub fn scroll_up(&mut self) {
-        self.cells.copy_within(1.., 0);
-        self.cells[ROWS - 1] = [Cell::blank(self.attr); COLS];
-        self.mark_all_dirty();
+        let (top, bottom) = (self.top, self.bottom);
+        self.cells.copy_within(top + 1..=bottom, top);
+        self.cells[bottom] = [Cell::blank(self.attr); COLS];
+        for row in top..=bottom {
+            self.dirty[row] = ALL_COLS;
+            self.dirty_rows |= 1 << row;
+        }
+    }
+
+    /// The scroll region `(top, bottom)`, 0-based and inclusive.
+    pub const fn scroll_region(&self) -> (usize, usize) {
+        (self.top, self.bottom)
     }
 
     /// Fills the screen with spaces in the current attribute and moves the cursor home.

@@ -155,6 +155,20 @@ pub fn tick(blink_on: bool) {
     }
 }
 
+/// Shows `seconds` of uptime as `up HH:MM:SS` in the title bar (columns 52-62 of row 1; the
+/// screen only, the cursor and colours are restored).
+pub fn show_uptime(seconds: u64) {
+    use core::fmt::Write;
+    let mut s: heapless::String<48> = heapless::String::new();
+    let (h, m, sec) = (seconds / 3600, (seconds / 60) % 60, seconds % 60);
+    let _ = write!(
+        s,
+        "\x1b7\x1b[1;52H\x1b[1;37;44mup {:02}:{m:02}:{sec:02}\x1b8",
+        h.min(99)
+    );
+    write(s.as_bytes());
+}
+
 /// Runs `f` on the console (tests: inspect the grid).
 pub fn with<R>(f: impl FnOnce(&mut Screen) -> R) -> R {
     f(&mut CONSOLE.lock())

@@ -10,6 +10,9 @@
 //! - `ktest=<name>` runs one test. Standalone tests end the boot on purpose: a should-panic test
 //!   passes from the panic handler when the message matches; a fault test passes from the
 //!   exception handler when the vector matches. Returning normally is a failure for both.
+//!   `#[standalone]` tests return a result as usual but get their own boot because they talk
+//!   to the harness: a line `ktest: send-keys <qcode> ...` makes it type those keys (QEMU key
+//!   names; `shift-1` presses them together, `a*200` repeats).
 //!
 //! Normal tests report failures through [`TestResult`] (see [`kassert!`]) so the run continues
 //! after one fails; an unexpected panic ends the run with `not ok` and a failing exit status.
@@ -34,6 +37,9 @@ pub enum Kind {
     ShouldPanic(&'static str),
     /// Must raise the CPU exception with this vector; runs in its own boot.
     Fault(u8),
+    /// Returns a [`TestResult`] like a normal test, but in a boot of its own: it interacts with
+    /// the harness (e.g. asks it to type keys with a `ktest: send-keys ...` line).
+    Standalone,
 }
 
 /// A registered test.
@@ -125,6 +131,9 @@ macro_rules! ktest {
     };
     (#[fault = $vector:literal] $(#[expect = $exp:literal])* fn $name:ident() -> TestResult $body:block) => {
         $crate::ktest!(@register $name, $crate::testing::Kind::Fault($vector), [$($exp),*], $body);
+    };
+    (#[standalone] $(#[expect = $exp:literal])* fn $name:ident() -> TestResult $body:block) => {
+        $crate::ktest!(@register $name, $crate::testing::Kind::Standalone, [$($exp),*], $body);
     };
     (fn $name:ident() -> TestResult $body:block) => {
         $crate::ktest!(@register $name, $crate::testing::Kind::Normal, [], $body);

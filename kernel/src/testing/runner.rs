@@ -88,11 +88,11 @@ fn run_one(name: &str) -> ! {
     let result = (t.func)();
     CURRENT.store(core::ptr::null_mut(), Ordering::SeqCst);
     let ok = match (t.kind, result) {
-        (Kind::Normal, Ok(())) => {
+        (Kind::Normal | Kind::Standalone, Ok(())) => {
             report.result(t.name, true, None);
             true
         }
-        (Kind::Normal, Err(f)) => {
+        (Kind::Normal | Kind::Standalone, Err(f)) => {
             report.result(t.name, false, Some(format_args!("{f}")));
             false
         }
@@ -145,6 +145,44 @@ pub fn on_panic(message: &str) -> ! {
             let number = CURRENT_NUMBER.load(Ordering::SeqCst);
             crate::println!(
                 "not ok {number} {}\n# unexpected panic; remaining tests not run",
+                t.name
+            );
+            qemu::exit(ExitCode::Failure)
+        }
+    }
+}
+
+/// Called by the CPU-exception handler after it printed its report (`vector`, `name` of the
+/// exception): a `#[fault = N]` test passes when `vector` is N; anything else fails. Exits.
+pub fn on_fault(vector: u8, name: &str) -> ! {
+    let Some(t) = current() else {
+        crate::println!("# CPU exception {vector} ({name}) outside of any test");
+        qemu::exit(ExitCode::Failure)
+    };
+    match t.kind {
+        Kind::Fault(expected) if expected == vector => {
+            crate::println!("ok 1 {}", t.name);
+            qemu::exit(ExitCode::Success)
+        }
+        Kind::Fault(expected) => {
+            crate::println!(
+                "not ok 1 {}\n# expected CPU exception {expected}, got {vector} ({name})",
+                t.name
+            );
+            qemu::exit(ExitCode::Failure)
+        }
+        Kind::ShouldPanic(_) | Kind::Standalone => {
+            crate::println!(
+                "not ok 1 {}\n# unexpected CPU exception {vector} ({name})",
+                t.name
+            );
+            qemu::exit(ExitCode::Failure)
+        }
+        Kind::Normal => {
+            let number = CURRENT_NUMBER.load(Ordering::SeqCst);
+            crate::println!(
+                "not ok {number} {}\n# unexpected CPU exception {vector} ({name}); \
+                 remaining tests not run",
                 t.name
             );
             qemu::exit(ExitCode::Failure)

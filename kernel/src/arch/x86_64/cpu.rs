@@ -20,6 +20,11 @@ pub fn interrupts_enabled() -> bool {
     ::x86_64::instructions::interrupts::are_enabled()
 }
 
+/// Enables maskable interrupts.
+pub fn enable_interrupts() {
+    ::x86_64::instructions::interrupts::enable();
+}
+
 /// Disables interrupts and returns whether they were enabled before.
 pub fn disable_interrupts_save() -> bool {
     let was_enabled = interrupts_enabled();

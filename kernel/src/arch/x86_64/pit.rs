@@ -62,3 +62,26 @@ pub fn ticks_for_micros(micros: u32) -> u16 {
     let ticks = u64::from(micros) * PIT_HZ / 1_000_000;
     u16::try_from(ticks).unwrap_or(MAX_TICKS)
 }
+
+/// Runs channel 0 (wired to IRQ 0) as a rate generator at about `hz` interrupts per second
+/// (mode 2); returns the exact rate programmed.
+pub fn start_periodic(hz: u32) -> u32 {
+    let divisor = (PIT_HZ / u64::from(hz.max(19))).clamp(1, 65535) as u16;
+    let mut command = Port::<u8>::new(COMMAND);
+    let mut data = Port::<u8>::new(0x40);
+    // SAFETY: programming PIT channel 0 only changes when IRQ 0 fires.
+    unsafe {
+        command.write(0b0011_0100); // channel 0, lobyte/hibyte, mode 2, binary
+        let [lo, hi] = divisor.to_le_bytes();
+        data.write(lo);
+        data.write(hi);
+    }
+    (PIT_HZ / u64::from(divisor)) as u32
+}
+
+/// Stops channel 0 (one-shot mode with a zero count never re-fires).
+pub fn stop_periodic() {
+    let mut command = Port::<u8>::new(COMMAND);
+    // SAFETY: as in `start_periodic`.
+    unsafe { command.write(0b0011_0000) };
+}

@@ -5,7 +5,7 @@
 //! bytes back into the receiver, which lets a test check the exact bytes the log path produces.
 
 use uart_16550::backend::{Backend, PioBackend};
-use uart_16550::spec::registers::{MCR, offsets};
+use uart_16550::spec::registers::{IER, MCR, offsets};
 use uart_16550::{BaudRate, Config, InitError, Uart16550};
 
 /// I/O base of the first serial port.
@@ -53,6 +53,13 @@ impl SerialPort {
     /// Returns a received byte if one is waiting.
     pub fn try_read_byte(&mut self) -> Option<u8> {
         self.uart.try_receive_byte().ok()
+    }
+
+    /// Turns the "received data available" interrupt on (with OUT2, which gates the UART's
+    /// interrupt line on PCs).
+    pub fn enable_rx_interrupt(&mut self) {
+        self.set_loopback(false);
+        self.uart.enable_interrupts(IER::DATA_READY);
     }
 
     /// Switches internal loopback on or off. While on, every transmitted byte arrives in the

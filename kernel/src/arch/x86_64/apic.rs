@@ -1,0 +1,222 @@
+//! Local APIC (x2APIC through MSRs when the CPU has it, else xAPIC registers mapped uncached)
+//! and IOAPICs (memory-mapped, mapped uncached by the kernel: the HHDM need not cover them).
+
+use x86_64::registers::model_specific::Msr;
+
+/// Local APIC register offsets (xAPIC MMIO offsets; x2APIC MSR = 0x800 + offset / 16).
+mod reg {
+    pub const ID: u32 = 0x20;
+    pub const VERSION: u32 = 0x30;
+    pub const TPR: u32 = 0x80;
+    pub const EOI: u32 = 0xb0;
+    pub const SVR: u32 = 0xf0;
+    pub const LVT_TIMER: u32 = 0x320;
+    pub const LVT_LINT0: u32 = 0x350;
+    pub const LVT_LINT1: u32 = 0x360;
+    pub const LVT_ERROR: u32 = 0x370;
+    pub const TIMER_INITIAL: u32 = 0x380;
+    pub const TIMER_CURRENT: u32 = 0x390;
+    pub const TIMER_DIVIDE: u32 = 0x3e0;
+}
+
+const IA32_APIC_BASE: u32 = 0x1b;
+const APIC_BASE_ENABLE: u64 = 1 << 11;
+const APIC_BASE_X2APIC: u64 = 1 << 10;
+const LVT_MASKED: u32 = 1 << 16;
+const LVT_PERIODIC: u32 = 1 << 17;
+
+/// Whether the CPU supports x2APIC (CPUID.1:ECX bit 21).
+pub fn has_x2apic() -> bool {
+    super::cpu::cpuid(1, 0).ecx & (1 << 21) != 0
+}
+
+/// Physical address of the local APIC registers from IA32_APIC_BASE.
+pub fn base_address() -> u64 {
+    // SAFETY: IA32_APIC_BASE exists on every x86_64 CPU; reading it has no side effects.
+    unsafe { Msr::new(IA32_APIC_BASE).read() & 0x000f_ffff_ffff_f000 }
+}
+
+/// The boot CPU's local APIC.
+#[derive(Debug)]
+pub struct LocalApic {
+    /// Virtual address of the xAPIC register page, or `None` in x2APIC mode.
+    mmio: Option<u64>,
+}
+
+impl LocalApic {
+    /// Enables the local APIC: x2APIC mode when `mmio` is `None` (the CPU must support it),
+    /// else xAPIC through the uncached mapping at `mmio`. Software-enables it with spurious
+    /// vector `spurious`, TPR 0, LINT0/LINT1/error/timer masked.
+    ///
+    /// # Safety
+    /// `mmio`, if given, must map this CPU's local APIC page uncached; only this value may
+    /// program the local APIC.
+    pub unsafe fn enable(mmio: Option<u64>, spurious: u8) -> Self {
+        let mut base = Msr::new(IA32_APIC_BASE);
+        // SAFETY: setting the enable (and x2APIC) bits of IA32_APIC_BASE is the architectural
+        // way to turn the APIC on; x2APIC is only requested when `mmio` is None, i.e. when the
+        // caller checked the CPU supports it. Going from xAPIC to x2APIC is allowed.
+        unsafe {
+            let value =
+                base.read() | APIC_BASE_ENABLE | if mmio.is_none() { APIC_BASE_X2APIC } else { 0 };
+            base.write(value);
+        }
+        let apic = Self { mmio };
+        for lvt in [
+            reg::LVT_TIMER,
+            reg::LVT_LINT0,
+            reg::LVT_LINT1,
+            reg::LVT_ERROR,
+        ] {
+            apic.write(lvt, LVT_MASKED);
+        }
+        apic.write(reg::TPR, 0);
+        apic.write(reg::SVR, 0x100 | u32::from(spurious));
+        apic
+    }
+
+    fn read(&self, offset: u32) -> u32 {
+        match self.mmio {
+            // SAFETY: in x2APIC mode every architectural register has its MSR.
+            None => unsafe { Msr::new(0x800 + (offset >> 4)).read() as u32 },
+            // SAFETY: `mmio` maps the APIC page uncached (constructor contract); the offset is
+            // an aligned register inside it.
+            Some(base) => unsafe {
+                core::ptr::read_volatile((base + u64::from(offset)) as *const u32)
+            },
+        }
+    }
+
+    fn write(&self, offset: u32, value: u32) {
+        match self.mmio {
+            // SAFETY: as in `read`; writing a register image only programs the APIC.
+            None => unsafe { Msr::new(0x800 + (offset >> 4)).write(u64::from(value)) },
+            // SAFETY: as in `read`.
+            Some(base) => unsafe {
+                core::ptr::write_volatile((base + u64::from(offset)) as *mut u32, value)
+            },
+        }
+    }
+
+    /// Whether this APIC runs in x2APIC mode.
+    pub fn is_x2apic(&self) -> bool {
+        self.mmio.is_none()
+    }
+
+    /// The APIC ID (x2APIC: 32 bits; xAPIC: bits 24-31).
+    pub fn id(&self) -> u32 {
+        let raw = self.read(reg::ID);
+        if self.is_x2apic() { raw } else { raw >> 24 }
+    }
+
+    /// The version register (bits 16-23: highest LVT entry).
+    pub fn version(&self) -> u32 {
+        self.read(reg::VERSION)
+    }
+
+    /// Virtual-wire mode for the legacy PIC path: LINT0 delivers the 8259's interrupts
+    /// (ExtINT), LINT1 delivers NMIs. Without this, a loader that masked the LVTs (as the
+    /// protocol requires from revision 5) would silence the PIC entirely.
+    pub fn virtual_wire(&self) {
+        self.write(reg::LVT_LINT0, 0b111 << 8);
+        self.write(reg::LVT_LINT1, 0b100 << 8);
+    }
+
+    /// Signals end of interrupt.
+    pub fn eoi(&self) {
+        self.write(reg::EOI, 0);
+    }
+
+    /// Stops the timer and loads `initial` as a one-shot count with divider 16, masked, so the
+    /// count can be watched without interrupts (calibration).
+    pub fn timer_start_counting(&self, initial: u32) {
+        self.write(reg::LVT_TIMER, LVT_MASKED);
+        self.write(reg::TIMER_DIVIDE, 0b0011); // divide by 16
+        self.write(reg::TIMER_INITIAL, initial);
+    }
+
+    /// The timer's current count.
+    pub fn timer_current(&self) -> u32 {
+        self.read(reg::TIMER_CURRENT)
+    }
+
+    /// Runs the timer periodically: every `count` ticks of the bus clock / 16, `vector` fires.
+    pub fn timer_periodic(&self, vector: u8, count: u32) {
+        self.write(reg::TIMER_DIVIDE, 0b0011);
+        self.write(reg::LVT_TIMER, LVT_PERIODIC | u32::from(vector));
+        self.write(reg::TIMER_INITIAL, count.max(1));
+    }
+
+    /// Masks the timer.
+    pub fn timer_stop(&self) {
+        self.write(reg::LVT_TIMER, LVT_MASKED);
+        self.write(reg::TIMER_INITIAL, 0);
+    }
+}
+
+/// An IOAPIC's register window (IOREGSEL at +0, IOWIN at +0x10).
+#[derive(Debug)]
+pub struct IoApic {
+    base: u64,
+}
+
+impl IoApic {
+    /// A handle on the IOAPIC whose registers are mapped uncached at `base`.
+    ///
+    /// # Safety
+    /// `base` must map an IOAPIC's register page uncached, and only this handle may use it.
+    pub const unsafe fn new(base: u64) -> Self {
+        Self { base }
+    }
+
+    fn read(&self, reg: u32) -> u32 {
+        // SAFETY: per `new`, `base` maps the register window; select, then read the window.
+        unsafe {
+            core::ptr::write_volatile(self.base as *mut u32, reg);
+            core::ptr::read_volatile((self.base + 0x10) as *const u32)
+        }
+    }
+
+    fn write(&self, reg: u32, value: u32) {
+        // SAFETY: as in `read`.
+        unsafe {
+            core::ptr::write_volatile(self.base as *mut u32, reg);
+            core::ptr::write_volatile((self.base + 0x10) as *mut u32, value);
+        }
+    }
+
+    /// Number of redirection entries (pins).
+    pub fn pins(&self) -> u32 {
+        ((self.read(1) >> 16) & 0xff) + 1
+    }
+
+    /// Masks every pin.
+    pub fn mask_all(&self) {
+        for pin in 0..self.pins() {
+            let low = self.read(0x10 + 2 * pin);
+            self.write(0x10 + 2 * pin, low | LVT_MASKED);
+        }
+    }
+
+    /// Routes `pin` to `vector` on the local APIC `dest` (physical mode, fixed delivery) with
+    /// the given polarity and trigger mode, unmasked.
+    pub fn route(&self, pin: u32, vector: u8, dest: u32, active_low: bool, level: bool) {
+        let mut low = u32::from(vector);
+        if active_low {
+            low |= 1 << 13;
+        }
+        if level {
+            low |= 1 << 15;
+        }
+        let reg = 0x10 + 2 * pin;
+        // Mask while changing, program the destination, then the vector/flags (unmasked).
+        self.write(reg, LVT_MASKED);
+        self.write(reg + 1, (dest & 0xff) << 24);
+        self.write(reg, low);
+    }
+
+    /// The low half of `pin`'s redirection entry (tests).
+    pub fn entry_low(&self, pin: u32) -> u32 {
+        self.read(0x10 + 2 * pin)
+    }
+}

@@ -1,0 +1,468 @@
+//! The running interrupt controllers (bare-metal target only). See the module docs of
+//! [`crate::interrupts`].
+
+use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use heapless::Vec;
+
+use super::routing::{InterruptInfo, IoApicInfo};
+use super::{IRQ_BASE, LAPIC_SPURIOUS_VECTOR, LAPIC_TIMER_VECTOR, TIMER_HZ};
+use crate::arch::apic::{self, IoApic, LocalApic};
+use crate::arch::trap::{self, TrapFrame};
+use crate::arch::{cpu, pic, pit};
+use crate::boot::BootInfo;
+use crate::memory;
+
+/// The controller path in use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Legacy 8259 PICs and the PIT.
+    Pic,
+    /// Local APIC + IOAPIC; `x2apic` tells the local APIC's access mode.
+    Apic {
+        /// Local APIC in x2APIC mode (MSRs) rather than xAPIC (MMIO).
+        x2apic: bool,
+    },
+}
+
+/// Why an IRQ could not be attached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IrqError {
+    /// Not an ISA IRQ (0-15).
+    BadIrq(u8),
+    /// No IOAPIC serves the GSI the IRQ is routed to.
+    NoIoApic(u32),
+    /// Interrupts are not initialised yet.
+    NotReady,
+}
+
+impl core::fmt::Display for IrqError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::BadIrq(irq) => write!(f, "IRQ {irq} is not an ISA IRQ"),
+            Self::NoIoApic(gsi) => write!(f, "no IOAPIC serves GSI {gsi}"),
+            Self::NotReady => f.write_str("interrupts are not initialised"),
+        }
+    }
+}
+
+struct IoApicUnit {
+    info: IoApicInfo,
+    regs: IoApic,
+    pins: u32,
+}
+
+struct State {
+    mode: Mode,
+    lapic: Option<LocalApic>,
+    io_apics: Vec<IoApicUnit, { super::routing::MAX_IO_APICS }>,
+    info: InterruptInfo,
+}
+
+static STATE: spin::Once<State> = spin::Once::new();
+/// Driver handlers of ISA IRQs 0-15 (0 = none), as `fn()` addresses.
+static HANDLERS: [AtomicUsize; 16] = [const { AtomicUsize::new(0) }; 16];
+/// Spurious interrupts seen (PIC IRQ 7/15, LAPIC spurious vector).
+static SPURIOUS: AtomicU64 = AtomicU64::new(0);
+/// Interrupts delivered per ISA IRQ.
+static COUNTS: [AtomicU64; 16] = [const { AtomicU64::new(0) }; 16];
+
+fn state() -> Option<&'static State> {
+    STATE.get()
+}
+
+/// The controller path in use, once initialised.
+pub fn mode() -> Option<Mode> {
+    state().map(|s| s.mode)
+}
+
+/// Spurious interrupts seen so far.
+pub fn spurious_count() -> u64 {
+    SPURIOUS.load(Ordering::Relaxed)
+}
+
+/// Interrupts delivered for ISA IRQ `irq` so far.
+pub fn irq_count(irq: u8) -> u64 {
+    COUNTS
+        .get(usize::from(irq))
+        .map_or(0, |c| c.load(Ordering::Relaxed))
+}
+
+/// The MADT-derived interrupt description (empty on the PIC path).
+pub fn info() -> Option<&'static InterruptInfo> {
+    state().map(|s| &s.info)
+}
+
+/// Brings up the controllers, the timer, and enables interrupts.
+pub fn init(boot: &BootInfo) -> Mode {
+    pic::init_masked();
+    for v in IRQ_BASE..IRQ_BASE + 16 {
+        trap::set_handler(v, isa_entry);
+    }
+    trap::set_handler(LAPIC_TIMER_VECTOR, lapic_timer_entry);
+    trap::set_handler(LAPIC_SPURIOUS_VECTOR, lapic_spurious_entry);
+
+    let forced_pic = boot.cmdline().get("irq") == Some("pic");
+    let apic = if forced_pic {
+        log::info!("interrupts: legacy PIC path (irq=pic on the command line)");
+        None
+    } else {
+        match boot.rsdp_phys.map(crate::acpi::interrupt_info) {
+            Some(Ok(info)) if !info.io_apics.is_empty() => Some(info),
+            Some(Ok(_)) => {
+                log::warn!("interrupts: the MADT lists no IOAPIC; using the PIC");
+                None
+            }
+            Some(Err(e)) => {
+                log::warn!("interrupts: ACPI tables unusable ({e:?}); using the PIC");
+                None
+            }
+            None => {
+                log::warn!("interrupts: no RSDP; using the PIC");
+                None
+            }
+        }
+    };
+    let state = match apic {
+        Some(info) => match init_apic(info) {
+            Ok(s) => s,
+            Err(e) => {
+                log::warn!("interrupts: APIC setup failed ({e}); using the PIC");
+                init_pic()
+            }
+        },
+        None => init_pic(),
+    };
+    let state = STATE.call_once(|| state);
+    start_timer(state);
+    cpu::enable_interrupts();
+    state.mode
+}
+
+fn init_pic() -> State {
+    // The local APIC stays on (the loader may have enabled it, and it cannot always be
+    // turned back off), in virtual-wire mode so the 8259's interrupts pass through LINT0.
+    let lapic = match local_apic(&InterruptInfo::default()) {
+        Ok(lapic) => {
+            lapic.virtual_wire();
+            Some(lapic)
+        }
+        Err(e) => {
+            log::warn!(
+                "interrupts: cannot map the local APIC ({e}); PIC interrupts depend on the firmware's LINT0 setting"
+            );
+            None
+        }
+    };
+    State {
+        mode: Mode::Pic,
+        lapic,
+        io_apics: Vec::new(),
+        info: InterruptInfo::default(),
+    }
+}
+
+/// Enables the local APIC: x2APIC when the CPU has it, else xAPIC registers mapped uncached.
+fn local_apic(info: &InterruptInfo) -> Result<LocalApic, memory::MapError> {
+    let mmio = if apic::has_x2apic() {
+        None
+    } else {
+        // The MADT's address, or IA32_APIC_BASE if the MADT leaves it at 0.
+        let phys = if info.local_apic_address != 0 {
+            info.local_apic_address
+        } else {
+            apic::base_address()
+        };
+        Some(memory::map_mmio(phys, 4096)?)
+    };
+    // SAFETY: `mmio` is None only when the CPU has x2APIC; otherwise it maps the local APIC
+    // page uncached. This module is the only user of the local APIC.
+    Ok(unsafe { LocalApic::enable(mmio, LAPIC_SPURIOUS_VECTOR) })
+}
+
+fn init_apic(info: InterruptInfo) -> Result<State, memory::MapError> {
+    let lapic = local_apic(&info)?;
+    let x2apic = lapic.is_x2apic();
+    let mut io_apics = Vec::new();
+    for io in &info.io_apics {
+        let base = memory::map_mmio(io.address, 4096)?;
+        // SAFETY: `base` maps this IOAPIC's registers uncached, for this module alone.
+        let regs = unsafe { IoApic::new(base) };
+        regs.mask_all();
+        let pins = regs.pins();
+        let _ = io_apics.push(IoApicUnit {
+            info: *io,
+            regs,
+            pins,
+        });
+    }
+    log::info!(
+        "interrupts: APIC path, local APIC {} (id {}), {} IOAPIC(s), {} source override(s)",
+        if x2apic { "x2APIC" } else { "xAPIC" },
+        lapic.id(),
+        io_apics.len(),
+        info.overrides.len()
+    );
+    Ok(State {
+        mode: Mode::Apic { x2apic },
+        lapic: Some(lapic),
+        io_apics,
+        info,
+    })
+}
+
+/// Measures the LAPIC timer's rate against PIT channel 2: the timer counts down from
+/// 0xffffffff (divider 16, masked); the counts read when a 2 ms PIT countdown starts and ends
+/// give its frequency. Median of five windows, as for the TSC (see `time::median_rate`).
+fn calibrate_lapic(lapic: &LocalApic) -> u64 {
+    lapic.timer_start_counting(u32::MAX);
+    let hz = crate::time::median_rate::<5>(2_000, || u64::from(lapic.timer_current()), true);
+    lapic.timer_stop();
+    hz
+}
+
+fn start_timer(state: &'static State) {
+    match (&state.lapic, state.mode) {
+        (Some(lapic), Mode::Apic { .. }) => {
+            let hz = calibrate_lapic(lapic);
+            // `State` is immutable once published; the rate goes into its own atomic.
+            LAPIC_HZ.store(hz, Ordering::Relaxed);
+            let count = u32::try_from(hz / u64::from(TIMER_HZ))
+                .unwrap_or(u32::MAX)
+                .max(1);
+            pit::stop_periodic();
+            lapic.timer_periodic(LAPIC_TIMER_VECTOR, count);
+            log::info!(
+                "timer: LAPIC periodic at {TIMER_HZ} Hz ({} kHz input, calibrated on PIT channel 2)",
+                hz / 1000
+            );
+        }
+        _ => {
+            let hz = pit::start_periodic(TIMER_HZ);
+            HANDLERS[0].store(crate::time::on_tick as fn() as usize, Ordering::Release);
+            pic::unmask(0);
+            log::info!("timer: PIT channel 0 at {hz} Hz (IRQ 0)");
+        }
+    }
+}
+
+static LAPIC_HZ: AtomicU64 = AtomicU64::new(0);
+
+/// The calibrated LAPIC timer input rate in Hz (0 on the PIC path).
+pub fn lapic_hz() -> u64 {
+    LAPIC_HZ.load(Ordering::Relaxed)
+}
+
+/// Attaches `handler` to ISA IRQ `irq`: routes it (IOAPIC, honouring overrides) or unmasks it
+/// (PIC). The handler runs in interrupt context; end of interrupt is sent after it returns.
+///
+/// # Errors
+/// [`IrqError`] for a non-ISA IRQ, a GSI no IOAPIC serves, or before [`init`].
+pub fn register_isa(irq: u8, handler: fn()) -> Result<(), IrqError> {
+    let slot = HANDLERS
+        .get(usize::from(irq))
+        .ok_or(IrqError::BadIrq(irq))?;
+    let state = state().ok_or(IrqError::NotReady)?;
+    slot.store(handler as usize, Ordering::Release);
+    match (&state.lapic, state.mode) {
+        (Some(lapic), Mode::Apic { .. }) => {
+            let route = state.info.route_isa(irq);
+            let unit = state
+                .io_apics
+                .iter()
+                .filter(|u| route.gsi >= u.info.gsi_base && route.gsi - u.info.gsi_base < u.pins)
+                .max_by_key(|u| u.info.gsi_base)
+                .ok_or(IrqError::NoIoApic(route.gsi))?;
+            let pin = route.gsi - unit.info.gsi_base;
+            unit.regs.route(
+                pin,
+                IRQ_BASE + irq,
+                lapic.id(),
+                route.active_low,
+                route.level,
+            );
+            log::debug!(
+                "interrupts: IRQ {irq} -> GSI {} (IOAPIC {} pin {pin}, {}, {}) -> vector {}",
+                route.gsi,
+                unit.info.id,
+                if route.active_low {
+                    "active low"
+                } else {
+                    "active high"
+                },
+                if route.level { "level" } else { "edge" },
+                IRQ_BASE + irq
+            );
+        }
+        _ => pic::unmask(irq),
+    }
+    Ok(())
+}
+
+/// The low word of the IOAPIC redirection entry serving ISA IRQ `irq` (tests).
+pub fn isa_redirection(irq: u8) -> Option<u32> {
+    let state = state()?;
+    let route = state.info.route_isa(irq);
+    let unit = state
+        .io_apics
+        .iter()
+        .find(|u| route.gsi >= u.info.gsi_base && route.gsi - u.info.gsi_base < u.pins)?;
+    Some(unit.regs.entry_low(route.gsi - unit.info.gsi_base))
+}
+
+fn isa_entry(frame: &mut TrapFrame) {
+    let vector = frame.vector as u8;
+    let irq = vector.wrapping_sub(IRQ_BASE);
+    let Some(state) = state() else { return };
+    if state.mode == Mode::Pic {
+        // A spurious IRQ 7/15 (line dropped before the CPU acknowledged it) is not in service:
+        // no EOI for it, except the master's cascade acknowledgement for IRQ 15.
+        if irq == 7 && !pic::in_service(7) {
+            SPURIOUS.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        if irq == 15 && !pic::in_service(15) {
+            SPURIOUS.fetch_add(1, Ordering::Relaxed);
+            pic::eoi_master_only();
+            return;
+        }
+    }
+    if let Some(count) = COUNTS.get(usize::from(irq)) {
+        count.fetch_add(1, Ordering::Relaxed);
+    }
+    let handler = HANDLERS
+        .get(usize::from(irq))
+        .map_or(0, |h| h.load(Ordering::Acquire));
+    if handler != 0 {
+        // SAFETY: non-zero entries are only ever stored from a `fn()` by `register_isa` and
+        // `start_timer`.
+        let handler: fn() = unsafe { core::mem::transmute::<usize, fn()>(handler) };
+        handler();
+    }
+    match (&state.lapic, state.mode) {
+        (Some(lapic), Mode::Apic { .. }) => lapic.eoi(),
+        _ => pic::eoi(vector),
+    }
+}
+
+fn lapic_timer_entry(_frame: &mut TrapFrame) {
+    crate::time::on_tick();
+    if let Some(lapic) = state().and_then(|s| s.lapic.as_ref()) {
+        lapic.eoi();
+    }
+}
+
+fn lapic_spurious_entry(_frame: &mut TrapFrame) {
+    // The spurious vector must not be acknowledged.
+    SPURIOUS.fetch_add(1, Ordering::Relaxed);
+}
+
+#[cfg(feature = "ktest")]
+mod ktests {
+    use super::*;
+    use crate::boot::boot_info;
+    use crate::{kassert, kassert_eq, ktest};
+
+    ktest! {
+        fn controller_path_follows_the_command_line() -> TestResult {
+            let want_pic = boot_info().cmdline().get("irq") == Some("pic");
+            match mode() {
+                Some(Mode::Pic) => kassert!(want_pic, "PIC path, but QEMU's MADT offers an IOAPIC"),
+                Some(Mode::Apic { .. }) => {
+                    kassert!(!want_pic, "APIC path despite irq=pic");
+                    kassert!(lapic_hz() > 1_000_000, "LAPIC timer rate {} Hz is implausible", lapic_hz());
+                    // QEMU routes the PIT (IRQ 0) to GSI 2 through an override.
+                    let info = info();
+                    kassert!(info.is_some_and(|i| i.route_isa(0).gsi == 2), "no IRQ0 -> GSI 2 override");
+                }
+                None => kassert!(false, "interrupts not initialised"),
+            }
+            Ok(())
+        }
+    }
+
+    ktest! {
+        fn keyboard_and_serial_irqs_are_routed_and_unmasked() -> TestResult {
+            if let Some(Mode::Apic { .. }) = mode() {
+                for irq in [1u8, 4] {
+                    let entry = isa_redirection(irq);
+                    kassert!(entry.is_some(), "no IOAPIC entry for IRQ {irq}");
+                    let entry = entry.unwrap_or(0);
+                    kassert_eq!(entry & 0xff, u32::from(IRQ_BASE + irq));
+                    kassert_eq!(entry & (1 << 16), 0);
+                }
+            }
+            kassert!(HANDLERS[1].load(Ordering::Acquire) != 0, "no keyboard handler");
+            kassert!(HANDLERS[4].load(Ordering::Acquire) != 0, "no COM1 handler");
+            Ok(())
+        }
+    }
+
+    ktest! {
+        fn timer_ticks_advance() -> TestResult {
+            kassert!(cpu::interrupts_enabled(), "interrupts are off");
+            let before = crate::time::ticks();
+            crate::time::busy_wait_nanos(50_000_000);
+            let ticks = crate::time::ticks() - before;
+            // 50 expected. Coalesced interrupts (a starved emulator) can lose some, never add.
+            kassert!((5..=55).contains(&ticks), "{ticks} ticks in 50 ms at {TIMER_HZ} Hz");
+            crate::println!("# {ticks} ticks in 50 ms; {} lost since boot", crate::time::lost_ticks());
+            Ok(())
+        }
+    }
+
+    ktest! {
+        fn lapic_timer_calibration_is_within_5_percent_of_the_pit() -> TestResult {
+            let Some(lapic) = state().and_then(|s| s.lapic.as_ref()).filter(|_| matches!(mode(), Some(Mode::Apic { .. }))) else {
+                return Ok(()); // PIC path: the PIT is the timer, nothing to calibrate
+            };
+            // Independent reference: the TSC (itself PIT-calibrated). Read the running timer's
+            // count twice, half a period apart, without a reload in between.
+            let hz = lapic_hz();
+            // Median of seven half-period windows without a reload in between.
+            let mut rates = heapless::Vec::<u64, 7>::new();
+            for _ in 0..50 {
+                let (c0, t0) = (lapic.timer_current(), crate::arch::cpu::rdtsc());
+                crate::time::busy_wait_nanos(400_000);
+                let (c1, t1) = (lapic.timer_current(), crate::arch::cpu::rdtsc());
+                if c1 < c0 {
+                    let nanos = crate::time::cycles_to_nanos(t1 - t0, crate::time::tsc_hz());
+                    if rates.push(u64::from(c0 - c1) * 1_000_000_000 / nanos.max(1)).is_err() {
+                        break;
+                    }
+                }
+            }
+            kassert!(rates.len() >= 3, "the LAPIC timer count never decreased");
+            rates.sort_unstable();
+            let measured = rates[rates.len() / 2];
+            let error = measured.abs_diff(hz) * 1000 / hz.max(1);
+            crate::println!("# LAPIC timer: calibrated {hz} Hz, measured {measured} Hz ({}.{}% off)", error / 10, error % 10);
+            kassert!(error <= 50, "calibrated {hz} Hz vs measured {measured} Hz");
+            Ok(())
+        }
+    }
+
+    ktest! {
+        fn uptime_is_monotonic_and_advances() -> TestResult {
+            let first = crate::time::uptime_nanos();
+            let mut last = first;
+            for _ in 0..20_000 {
+                let now = crate::time::uptime_nanos();
+                kassert!(now >= last, "uptime went back from {last} to {now}");
+                last = now;
+            }
+            // Against the PIT: the median of three 20 ms channel-2 countdowns.
+            let mut spans = [0u64; 3];
+            for span in spans.iter_mut() {
+                let (t0, t1) = pit::measure(pit::ticks_for_micros(20_000), crate::time::uptime_nanos);
+                *span = t1 - t0;
+            }
+            spans.sort_unstable();
+            let expected = u64::from(pit::ticks_for_micros(20_000)) * 1_000_000_000 / pit::PIT_HZ;
+            let error = spans[1].abs_diff(expected) * 100 / expected;
+            kassert!(error <= 5, "uptime advanced {} ns over {expected} ns of PIT time", spans[1]);
+            kassert!(last > first, "uptime did not advance");
+            Ok(())
+        }
+    }
+}
