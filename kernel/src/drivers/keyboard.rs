@@ -75,6 +75,8 @@ mod live {
     use crate::sync::IrqMutex;
 
     static DECODER: IrqMutex<Decoder> = IrqMutex::new(Decoder::new());
+    /// TSC when the IRQ handler last finished (for the latency benchmark).
+    static LAST_EXIT_TSC: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
 
     /// Why the keyboard is unavailable.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,6 +106,35 @@ mod live {
                 None => break,
             }
         }
+        LAST_EXIT_TSC.store(
+            crate::arch::cpu::rdtsc(),
+            core::sync::atomic::Ordering::Release,
+        );
+    }
+
+    /// Median cycles from injecting a scancode at the controller to the IRQ handler's exit,
+    /// over `runs` injections (the injected bytes are discarded), or `None` without a
+    /// keyboard or when the controller ignores the injection command.
+    pub fn bench_irq_latency(runs: usize) -> Option<u64> {
+        use core::sync::atomic::Ordering;
+        let mut samples = heapless::Vec::<u64, 64>::new();
+        for _ in 0..runs.min(64) {
+            let start = crate::arch::cpu::rdtsc();
+            // 0xaa: a left-shift release, harmless if it were ever decoded.
+            ps2::inject_scancode(0xaa).ok()?;
+            let mut spins = 0u32;
+            while LAST_EXIT_TSC.load(Ordering::Acquire) < start {
+                spins += 1;
+                if spins > 10_000_000 {
+                    return None;
+                }
+                core::hint::spin_loop();
+            }
+            let _ = samples.push(LAST_EXIT_TSC.load(Ordering::Acquire) - start);
+            while SCANCODES.pop().is_some() {}
+        }
+        samples.sort_unstable();
+        samples.get(samples.len() / 2).copied()
     }
 
     /// Initialises the controller and keyboard and attaches IRQ 1.

@@ -64,6 +64,24 @@ static STATE: spin::Once<State> = spin::Once::new();
 static HANDLERS: [AtomicUsize; 16] = [const { AtomicUsize::new(0) }; 16];
 /// Spurious interrupts seen (PIC IRQ 7/15, LAPIC spurious vector).
 static SPURIOUS: AtomicU64 = AtomicU64::new(0);
+/// Cycles spent in timer tick handlers (tick work plus EOI) and the number of ticks measured.
+static TICK_CYCLES: AtomicU64 = AtomicU64::new(0);
+static TICKS_TIMED: AtomicU64 = AtomicU64::new(0);
+
+/// Average cycles a timer tick spends in its handler (tick work and EOI, not the entry stub).
+pub fn average_tick_handler_cycles() -> Option<u64> {
+    let n = TICKS_TIMED.load(Ordering::Relaxed);
+    (n > 0).then(|| TICK_CYCLES.load(Ordering::Relaxed) / n)
+}
+
+fn timed_tick(eoi: impl FnOnce()) {
+    let start = cpu::rdtsc();
+    crate::time::on_tick();
+    eoi();
+    TICK_CYCLES.fetch_add(cpu::rdtsc().wrapping_sub(start), Ordering::Relaxed);
+    TICKS_TIMED.fetch_add(1, Ordering::Relaxed);
+}
+
 /// Interrupts delivered per ISA IRQ.
 static COUNTS: [AtomicU64; 16] = [const { AtomicU64::new(0) }; 16];
 
@@ -239,7 +257,7 @@ fn start_timer(state: &'static State) {
         }
         _ => {
             let hz = pit::start_periodic(TIMER_HZ);
-            HANDLERS[0].store(crate::time::on_tick as fn() as usize, Ordering::Release);
+            // IRQ 0 is handled (and timed) by `isa_entry` itself.
             pic::unmask(0);
             log::info!("timer: PIT channel 0 at {hz} Hz (IRQ 0)");
         }
@@ -330,6 +348,10 @@ fn isa_entry(frame: &mut TrapFrame) {
     if let Some(count) = COUNTS.get(usize::from(irq)) {
         count.fetch_add(1, Ordering::Relaxed);
     }
+    if irq == 0 && state.mode == Mode::Pic {
+        timed_tick(|| pic::eoi(vector));
+        return;
+    }
     let handler = HANDLERS
         .get(usize::from(irq))
         .map_or(0, |h| h.load(Ordering::Acquire));
@@ -346,10 +368,11 @@ fn isa_entry(frame: &mut TrapFrame) {
 }
 
 fn lapic_timer_entry(_frame: &mut TrapFrame) {
-    crate::time::on_tick();
-    if let Some(lapic) = state().and_then(|s| s.lapic.as_ref()) {
-        lapic.eoi();
-    }
+    timed_tick(|| {
+        if let Some(lapic) = state().and_then(|s| s.lapic.as_ref()) {
+            lapic.eoi();
+        }
+    });
 }
 
 fn lapic_spurious_entry(_frame: &mut TrapFrame) {

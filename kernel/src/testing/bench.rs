@@ -30,6 +30,9 @@ pub fn run_all() {
         crate::println!("bench: kernel_console_repaint: {} us", micros(repaint));
         // Distinct lines, so no row of the scrolled screen repeats the one above it (the
         // renderer skips cells that did not change).
+        // Start on the bottom row, so every measured line scrolls the screen.
+        screen::write(b"\x1b[25;1H");
+        screen::flush();
         let mut n = 0u32;
         let line = measure(9, || {
             n += 1;
@@ -61,5 +64,18 @@ pub fn run_all() {
 
 /// Figures contributed by other subsystems: (name, value, unit).
 fn extra() -> heapless::Vec<(&'static str, u64, &'static str), 16> {
-    heapless::Vec::new()
+    let mut out = heapless::Vec::new();
+    let roundtrip = crate::arch::trap::bench_int_roundtrip(10_000);
+    let _ = out.push(("interrupt_roundtrip", roundtrip, "cycles"));
+    // Let a few hundred ticks happen, then: handler time per tick, and the whole per-tick
+    // overhead as that plus one interrupt entry/exit round trip.
+    crate::time::busy_wait_nanos(300_000_000);
+    if let Some(handler) = crate::interrupts::average_tick_handler_cycles() {
+        let _ = out.push(("timer_tick_handler", handler, "cycles"));
+        let _ = out.push(("timer_irq_overhead_per_tick", handler + roundtrip, "cycles"));
+    }
+    if let Some(cycles) = crate::drivers::keyboard::bench_irq_latency(33) {
+        let _ = out.push(("keyboard_irq_to_handler_exit", cycles, "cycles"));
+    }
+    out
 }

@@ -168,6 +168,19 @@ impl Ps2Controller {
     }
 }
 
+/// Makes the controller deliver `byte` as if the keyboard had sent it (command 0xd2, "write
+/// keyboard output buffer"), raising IRQ 1: for measuring the interrupt path without a person.
+///
+/// # Errors
+/// [`Ps2Error::InputTimeout`] when the controller does not take the command.
+pub fn inject_scancode(byte: u8) -> Result<(), Ps2Error> {
+    // SAFETY: a second handle for two writes; the keyboard is initialised and nothing else
+    // sends controller commands after boot (the IRQ handler only reads the data port).
+    let mut ctl = unsafe { Ps2Controller::new() };
+    ctl.command(0xd2)?;
+    ctl.write_data(byte)
+}
+
 /// Reads the data port if a byte is waiting (the keyboard IRQ handler).
 pub fn read_data_if_ready() -> Option<u8> {
     let mut status = Port::<u8>::new(STATUS_CMD);
