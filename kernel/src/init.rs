@@ -116,7 +116,7 @@ extern "sysv64" fn continue_boot() -> ! {
         Ok(()) => log::debug!("serial: COM1 receive interrupt on IRQ 4"),
         Err(e) => warn!("serial: input by polling only: {e}"),
     }
-    log::debug!("interrupts: {mode:?}");
+    log::debug!("interrupt path: {mode:?}");
 
     let ready_ms = time::nanos_since_entry() / 1_000_000;
     crate::println!("boot: ready in {ready_ms} ms");

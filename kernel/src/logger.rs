@@ -1,6 +1,6 @@
 //! The `log` backend: records go to every console with a timestamp and a coloured level.
 //!
-//! Format: `[   0.012345] INFO  target: message`. Seconds come from the TSC clock (zero until it
+//! Format: `[   0.012345] INFO  module: message` (the kernel's top-level module). Seconds come from the TSC clock (zero until it
 //! is calibrated). The level is `info` unless the command line says `log=<level>`.
 
 use log::{Level, LevelFilter, Log, Metadata, Record};
@@ -31,10 +31,13 @@ impl Log for KernelLogger {
         }
         let nanos = crate::time::nanos_since_entry();
         let (colour, name) = level_style(record.level());
+        // The kernel's top-level module is enough context (`interrupts`, not
+        // `kernel::interrupts::controller`).
         let target = record
             .target()
             .strip_prefix("kernel::")
             .unwrap_or(record.target());
+        let target = target.split("::").next().unwrap_or(target);
         crate::print!(
             "[{:4}.{:06}] {colour}{name}\x1b[0m {target}: {}\n",
             nanos / 1_000_000_000,

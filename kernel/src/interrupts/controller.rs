@@ -122,21 +122,21 @@ pub fn init(boot: &BootInfo) -> Mode {
 
     let forced_pic = boot.cmdline().get("irq") == Some("pic");
     let apic = if forced_pic {
-        log::info!("interrupts: legacy PIC path (irq=pic on the command line)");
+        log::info!("legacy PIC path (irq=pic on the command line)");
         None
     } else {
         match boot.rsdp_phys.map(crate::acpi::interrupt_info) {
             Some(Ok(info)) if !info.io_apics.is_empty() => Some(info),
             Some(Ok(_)) => {
-                log::warn!("interrupts: the MADT lists no IOAPIC; using the PIC");
+                log::warn!("the MADT lists no IOAPIC; using the PIC");
                 None
             }
             Some(Err(e)) => {
-                log::warn!("interrupts: ACPI tables unusable ({e:?}); using the PIC");
+                log::warn!("ACPI tables unusable ({e:?}); using the PIC");
                 None
             }
             None => {
-                log::warn!("interrupts: no RSDP; using the PIC");
+                log::warn!("no RSDP; using the PIC");
                 None
             }
         }
@@ -145,7 +145,7 @@ pub fn init(boot: &BootInfo) -> Mode {
         Some(info) => match init_apic(info) {
             Ok(s) => s,
             Err(e) => {
-                log::warn!("interrupts: APIC setup failed ({e}); using the PIC");
+                log::warn!("APIC setup failed ({e}); using the PIC");
                 init_pic()
             }
         },
@@ -167,7 +167,7 @@ fn init_pic() -> State {
         }
         Err(e) => {
             log::warn!(
-                "interrupts: cannot map the local APIC ({e}); PIC interrupts depend on the firmware's LINT0 setting"
+                "cannot map the local APIC ({e}); PIC interrupts depend on the firmware's LINT0 setting"
             );
             None
         }
@@ -215,7 +215,7 @@ fn init_apic(info: InterruptInfo) -> Result<State, memory::MapError> {
         });
     }
     log::info!(
-        "interrupts: APIC path, local APIC {} (id {}), {} IOAPIC(s), {} source override(s)",
+        "APIC: local {} id {}, {} IOAPIC(s), {} ISA override(s)",
         if x2apic { "x2APIC" } else { "xAPIC" },
         lapic.id(),
         io_apics.len(),
@@ -251,7 +251,7 @@ fn start_timer(state: &'static State) {
             pit::stop_periodic();
             lapic.timer_periodic(LAPIC_TIMER_VECTOR, count);
             log::info!(
-                "timer: LAPIC periodic at {TIMER_HZ} Hz ({} kHz input, calibrated on PIT channel 2)",
+                "timer: LAPIC at {TIMER_HZ} Hz ({} kHz input, PIT-calibrated)",
                 hz / 1000
             );
         }
@@ -259,7 +259,7 @@ fn start_timer(state: &'static State) {
             let hz = pit::start_periodic(TIMER_HZ);
             // IRQ 0 is handled (and timed) by `isa_entry` itself.
             pic::unmask(0);
-            log::info!("timer: PIT channel 0 at {hz} Hz (IRQ 0)");
+            log::info!("timer: PIT channel 0, {hz} Hz (IRQ 0)");
         }
     }
 }
@@ -300,7 +300,7 @@ pub fn register_isa(irq: u8, handler: fn()) -> Result<(), IrqError> {
                 route.level,
             );
             log::debug!(
-                "interrupts: IRQ {irq} -> GSI {} (IOAPIC {} pin {pin}, {}, {}) -> vector {}",
+                "IRQ {irq} -> GSI {} (IOAPIC {} pin {pin}, {}, {}) -> vector {}",
                 route.gsi,
                 unit.info.id,
                 if route.active_low {
