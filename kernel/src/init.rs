@@ -21,6 +21,9 @@ pub fn start(entry_tsc: u64) -> ! {
     // First, so every log line carries a real timestamp.
     time::calibrate();
     let have_serial = serial::init();
+    // Our own GDT/TSS/IDT before touching anything the loader handed over: the IDT at entry
+    // is undefined, so without this a fault while copying the responses would triple-fault.
+    arch::trap::init(); // traps
     logger::init(LevelFilter::Info);
 
     if let Err(e) = boot::init_with(boot::limine::collect) {
@@ -28,7 +31,6 @@ pub fn start(entry_tsc: u64) -> ! {
         panic!("boot failed: {e}");
     }
     let info = boot::boot_info();
-    arch::trap::init(); // traps
     match info.cmdline().log_level() {
         Some(Ok(level)) => logger::init(level),
         Some(Err(bad)) => warn!("unknown log level `{bad}` on the command line; keeping `info`"),

@@ -132,12 +132,8 @@ pub fn busy_wait_nanos(nanos: u64) {
     }
 }
 
-/// Median of `N` rate measurements, each `window_us` microseconds of PIT channel 2.
-///
-/// One window's sample can be late by however long the CPU was away between the PIT edge and
-/// the read (an SMI, or under emulation a host that descheduled the virtual CPU), which skews
-/// that window only. The median of several short windows ignores such outliers at the same
-/// total cost as one long window.
+/// Median of `N` rate measurements of a counter read by `sample`, each over `window_us`
+/// microseconds of PIT channel 2 with simultaneous readings (see `arch::pit::measure_paired`).
 #[cfg(target_os = "none")]
 pub fn median_rate<const N: usize>(
     window_us: u32,
@@ -149,14 +145,14 @@ pub fn median_rate<const N: usize>(
     let mut rates = [0u64; N];
     for rate in rates.iter_mut() {
         let was_enabled = cpu::disable_interrupts_save();
-        let (start, end) = pit::measure(ticks, &mut sample);
+        let (start, end, elapsed) = pit::measure_paired(ticks, &mut sample);
         cpu::restore_interrupts(was_enabled);
         let delta = if counts_down {
             start.wrapping_sub(end)
         } else {
             end.wrapping_sub(start)
         };
-        *rate = rate_from_reference(delta, u64::from(ticks), pit::PIT_HZ);
+        *rate = rate_from_reference(delta, u64::from(elapsed), pit::PIT_HZ);
     }
     rates.sort_unstable();
     rates[N / 2]
@@ -164,12 +160,13 @@ pub fn median_rate<const N: usize>(
 
 /// Measures the TSC frequency against PIT channel 2 and stores it.
 ///
-/// Method: with interrupts off, PIT channel 2 counts down 2 ms (2386 ticks of its 1.193182 MHz
-/// clock) in mode 0; the TSC is read when the count is loaded and when OUT2 rises, giving
-/// `tsc_delta * 1193182 / 2386` Hz. Five windows (10 ms in all); the median is kept.
+/// Method: PIT channel 2 runs free (mode 2) and is read latched, each time back to back with
+/// the TSC; a pair whose two reads were not adjacent in time (the CPU was taken away between
+/// them) is taken again. Over a window of at least 3 ms (3580 PIT ticks at 1.193182 MHz), the
+/// TSC delta times 1193182 over the PIT ticks elapsed is the frequency. Three windows, median.
 #[cfg(target_os = "none")]
 pub fn calibrate() -> u64 {
-    let hz = median_rate::<5>(2_000, crate::arch::cpu::rdtsc, false);
+    let hz = median_rate::<3>(3_000, crate::arch::cpu::rdtsc, false);
     TSC_HZ.store(hz, Ordering::Relaxed);
     hz
 }

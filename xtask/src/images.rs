@@ -49,12 +49,19 @@ pub enum Kernel {
     Test,
 }
 
-/// Builds a kernel and returns its path under `build/`.
+/// Builds a kernel (release profile) and returns its path under `build/`.
 pub fn build_kernel(kind: Kernel) -> Result<PathBuf, String> {
+    build_kernel_with(kind, "release")
+}
+
+/// Builds a kernel with cargo profile `profile` (`release`, or `kdebug` for full debug info)
+/// and returns its path under `build/`.
+pub fn build_kernel_with(kind: Kernel, profile: &str) -> Result<PathBuf, String> {
     let mut cmd = cargo();
     cmd.args([
         "build",
-        "--release",
+        "--profile",
+        profile,
         "-p",
         "kernel",
         "--bin",
@@ -66,12 +73,18 @@ pub fn build_kernel(kind: Kernel) -> Result<PathBuf, String> {
         cmd.args(["--features", "ktest"]);
     }
     run(cmd, "the kernel")?;
-    let out = build_dir().join(match kind {
-        Kernel::Normal => "kernel.elf",
-        Kernel::Test => "kernel-test.elf",
-    });
+    let name = match (kind, profile) {
+        (Kernel::Normal, "release") => "kernel.elf".to_string(),
+        (Kernel::Test, "release") => "kernel-test.elf".to_string(),
+        (Kernel::Normal, p) => format!("kernel-{p}.elf"),
+        (Kernel::Test, p) => format!("kernel-test-{p}.elf"),
+    };
+    let out = build_dir().join(name);
     copy(
-        &root().join("target/x86_64-unknown-none/release/kernel"),
+        &root()
+            .join("target/x86_64-unknown-none")
+            .join(profile)
+            .join("kernel"),
         &out,
     )?;
     Ok(out)
@@ -109,8 +122,10 @@ pub fn efi_loader() -> Result<PathBuf, String> {
                 Ok(efi)
             } else {
                 Err(format!(
-                    "LIMINE_DIR={} has no BOOTX64.EFI; point it at an unpacked Limine binary release \
-                     (the v8.x-binary branch or newer of https://github.com/limine-bootloader/limine)",
+                    "LIMINE_DIR={} has no BOOTX64.EFI; point it at an unpacked Limine binary release: \
+                     the `limine-binary/` directory of a limine-binary archive (Limine 12 and later), \
+                     or a checkout of a `v8.x-binary` ... `v11.x-binary` branch \
+                     (https://github.com/limine-bootloader/limine)",
                     PathBuf::from(dir).display()
                 ))
             }

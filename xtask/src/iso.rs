@@ -92,6 +92,9 @@ pub fn build_iso(
                 "4",
                 "-boot-info-table",
             ]);
+            // HFS+ and an Apple partition map, as Limine recommends since 8.2 for firmware
+            // (older Macs) that looks for them.
+            xorriso.args(["-hfsplus", "-apm-block-size", "2048"]);
             xorriso.args(["--efi-boot", "boot/limine/limine-uefi-cd.bin"]);
             xorriso.args([
                 "-efi-boot-part",

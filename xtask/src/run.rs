@@ -17,7 +17,9 @@ pub fn run_iso() -> Result<(), String> {
 /// Builds everything and boots it; with `debug`, QEMU starts paused with a gdb stub.
 pub fn run(debug: bool) -> Result<(), String> {
     crate::deps::ensure()?;
-    let kernel = images::build_kernel(Kernel::Normal)?;
+    // Full debug info under the debugger.
+    let kernel =
+        images::build_kernel_with(Kernel::Normal, if debug { "kdebug" } else { "release" })?;
     let efi = images::efi_loader()?;
     let cmdline = images::cmdline_from_env();
     // KASLR off under the debugger, so the symbols in build/kernel.elf match the running code.

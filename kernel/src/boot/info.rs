@@ -302,7 +302,9 @@ pub struct Revision {
 impl Revision {
     /// Derives the revision in use from the tag: the loader-reported value when present
     /// (Limine 8.3.2 and later); else the requested one if supported; else 2, which is what
-    /// Limine 8.0-8.2 (the only loaders that neither support nor report) boot with.
+    /// Limine 8.0-8.2 boot with. (8.3.0 and 8.3.1 boot revision 3 without reporting it; the
+    /// two differ only in whether the RSDP pointer is physical, which the boot module then
+    /// decides from the address itself.)
     pub const fn resolve(requested: u64, supported: bool, reported: Option<u64>) -> Self {
         match reported {
             Some(used) => Self {
@@ -327,9 +329,14 @@ impl Revision {
     }
 
     /// Whether the RSDP address in the response is physical (revision 3 only); otherwise it is
-    /// an HHDM address.
-    pub const fn rsdp_is_physical(&self) -> bool {
-        self.used == 3
+    /// an HHDM address. `None` when the revision is not known for sure (not reported, not
+    /// supported: revision 2 or 3), so the address itself must decide.
+    pub const fn rsdp_is_physical(&self) -> Option<bool> {
+        if self.reported || self.supported {
+            Some(self.used == 3)
+        } else {
+            None
+        }
     }
 }
 
@@ -565,9 +572,15 @@ mod tests {
         // Limine 8.0-8.2: neither supported nor reported.
         let old = Revision::resolve(6, false, None);
         assert_eq!((old.used, old.reported), (2, false));
-        assert!(Revision::resolve(6, false, Some(3)).rsdp_is_physical());
-        assert!(!Revision::resolve(6, true, Some(6)).rsdp_is_physical());
-        assert!(!old.rsdp_is_physical());
+        assert_eq!(
+            Revision::resolve(6, false, Some(3)).rsdp_is_physical(),
+            Some(true)
+        );
+        assert_eq!(
+            Revision::resolve(6, true, Some(6)).rsdp_is_physical(),
+            Some(false)
+        );
+        assert_eq!(old.rsdp_is_physical(), None);
     }
 
     #[test]

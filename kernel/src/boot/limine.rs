@@ -212,9 +212,20 @@ pub fn collect(info: &mut BootInfo) -> Result<(), BootError> {
 
     info.rsdp_phys = RSDP.get_response().map(|r| {
         let addr = r.address() as u64;
-        // Physical under revision 3, an HHDM address otherwise. An address below the HHDM
-        // base can only be physical, whatever a loader claims, so trust the value over the rule.
-        if info.revision.rsdp_is_physical() || addr < info.hhdm_offset {
+        // Physical under revision 3, an HHDM address otherwise; when the revision is uncertain
+        // (2 or 3), the address decides: physical addresses lie below the HHDM. A loader that
+        // contradicts its revision is trusted by its address as well, with a warning.
+        let looks_physical = addr < info.hhdm_offset;
+        match info.revision.rsdp_is_physical() {
+            Some(physical) if physical != looks_physical => {
+                log::warn!(
+                    "RSDP pointer {addr:#x} contradicts base revision {}",
+                    info.revision.used
+                );
+            }
+            _ => {}
+        }
+        if looks_physical {
             addr
         } else {
             addr - info.hhdm_offset

@@ -1,7 +1,7 @@
 //! The kernel's mapping services on the running machine (bare-metal target only).
 
 use super::frame::EarlyFrames;
-use super::{Cache, MapError, STACK_AREA_SIZE, STACK_BASE, WINDOW_BASE, WINDOW_SIZE, page_cover};
+use super::{Cache, MapError, SLOT_SIZE, page_cover, pick_slots, slot_base};
 use crate::arch::paging::{ActiveTables, PageFlags, PageMapError};
 use crate::boot::BootInfo;
 use crate::sync::IrqMutex;
@@ -10,7 +10,9 @@ struct State {
     frames: EarlyFrames<'static>,
     tables: ActiveTables,
     hhdm: u64,
+    window_base: u64,
     next_window: u64,
+    stack_base: u64,
     next_stack: u64,
 }
 
@@ -26,17 +28,32 @@ impl From<PageMapError> for MapError {
 }
 
 /// Takes over the page tables and usable memory described by `info`.
+///
+/// # Panics
+/// If the loader left fewer than two free top-level slots in the higher half (no known loader
+/// does: Limine's HHDM and kernel use a handful of the 256).
 pub fn init(info: &'static BootInfo) {
     // SAFETY: called once during single-threaded boot; from here on only this module edits
     // the page tables, through the one `ActiveTables` it keeps.
     let tables = unsafe { ActiveTables::new(info.hhdm_offset) };
+    let (windows, stacks) = pick_slots(|i| tables.top_level_used(i))
+        .expect("two free top-level page-table slots in the higher half");
+    let (window_base, stack_base) = (slot_base(windows), slot_base(stacks));
+    log::debug!("memory: physical windows at {window_base:#x}, stacks at {stack_base:#x}");
     *STATE.lock() = Some(State {
         frames: EarlyFrames::new(&info.memory_map),
         tables,
         hhdm: info.hhdm_offset,
-        next_window: WINDOW_BASE,
-        next_stack: STACK_BASE,
+        window_base,
+        next_window: window_base,
+        stack_base,
+        next_stack: stack_base,
     });
+}
+
+/// The kernel stack area `[base, base + size)`, once initialised.
+pub fn stack_area() -> Option<(u64, u64)> {
+    STATE.lock().as_ref().map(|s| (s.stack_base, SLOT_SIZE))
 }
 
 impl State {
@@ -74,7 +91,7 @@ pub fn map_physical(phys: u64, len: u64, cache: Cache) -> Result<u64, MapError> 
     let end = virt
         .checked_add(pages * 4096)
         .ok_or(MapError::OutOfVirtualSpace)?;
-    if end > WINDOW_BASE + WINDOW_SIZE {
+    if end > state.window_base + SLOT_SIZE {
         return Err(MapError::OutOfVirtualSpace);
     }
     let flags = PageFlags {
@@ -114,7 +131,7 @@ pub fn alloc_stack(bytes: u64) -> Result<Stack, MapError> {
     let guard = state.next_stack;
     let bottom = guard + 4096;
     let top = bottom + pages * 4096;
-    if top > STACK_BASE + STACK_AREA_SIZE {
+    if top > state.stack_base + SLOT_SIZE {
         return Err(MapError::OutOfVirtualSpace);
     }
     let flags = PageFlags {
@@ -198,8 +215,8 @@ mod ktests {
             let rsp: u64;
             // SAFETY: reads the stack pointer only.
             unsafe { core::arch::asm!("mov {}, rsp", out(reg) rsp, options(nomem, nostack)) };
-            kassert!((STACK_BASE..STACK_BASE + STACK_AREA_SIZE).contains(&rsp),
-                "rsp {rsp:#x} is not in the kernel stack area");
+            let (base, size) = stack_area().unwrap_or((0, 0));
+            kassert!((base..base + size).contains(&rsp), "rsp {rsp:#x} is not in the kernel stack area");
             Ok(())
         }
     }

@@ -5,18 +5,23 @@
 //! ```text
 //! 0x0000_0000_0000_0000 ┬ lower half: unmapped (user space later)
 //! 0x0000_7fff_ffff_ffff ┘
-//! 0xffff_8000_0000_0000 ┬ HHDM: physical memory at a fixed offset, mapped by the loader; which
-//!                       │ regions it covers depends on the base revision (never MMIO under 3)
-//! 0xffff_e000_0000_0000 ┼ MMIO and physical windows mapped by the kernel (map_physical,
-//!                       │ map_mmio): APIC registers, ACPI tables, the VGA text buffer, ...
-//! 0xffff_e800_0000_0000 ┼ kernel stacks, each with an unmapped guard page below it
-//! 0xffff_ffff_8000_0000 ┼ kernel image (text RX, rodata R, data RW)
+//! 0xffff_8000_0000_0000 ┬ HHDM: physical memory at the loader's offset (0xffff_8000_0000_0000
+//!                       │ unless randomised); which regions it covers depends on the base
+//!                       │ revision (never MMIO under 3)
+//!          ...          ┼ two free 512 GiB slots (top-level entries), picked at boot from the
+//!                       │ highest ones the loader left empty, typically 0xffff_ff00_0000_0000
+//!                       │ and 0xffff_fe80_0000_0000:
+//!                       │   - physical windows (map_physical, map_mmio): APIC registers, ACPI
+//!                       │     tables, the VGA text buffer, ...
+//!                       │   - kernel stacks, each with an unmapped guard page below it
+//! 0xffff_ffff_8000_0000 ┼ kernel image (text RX, rodata R, data RW), in the last slot
 //! 0xffff_ffff_ffff_ffff ┘
 //! ```
 //!
 //! The kernel still runs on the loader's page tables (in bootloader-reclaimable memory); it adds
-//! its mappings there. Page-table frames and stack frames come from [`frame::EarlyFrames`] and
-//! are zeroed through the HHDM, which covers usable memory under every revision.
+//! its mappings there, in slots nothing else uses, whatever HHDM offset the loader chose.
+//! Page-table frames and stack frames come from [`frame::EarlyFrames`] and are zeroed through
+//! the HHDM, which covers usable memory under every revision.
 
 pub mod frame;
 
@@ -26,14 +31,20 @@ mod live;
 #[cfg(target_os = "none")]
 pub use live::*;
 
-/// Start of the kernel's physical-window area.
-pub const WINDOW_BASE: u64 = 0xffff_e000_0000_0000;
-/// Size of the physical-window area.
-pub const WINDOW_SIZE: u64 = 1 << 39;
-/// Start of the kernel stack area.
-pub const STACK_BASE: u64 = 0xffff_e800_0000_0000;
-/// Size of the kernel stack area.
-pub const STACK_AREA_SIZE: u64 = 1 << 39;
+/// Size of one top-level (PML4) slot, the size of each kernel area.
+pub const SLOT_SIZE: u64 = 1 << 39;
+
+/// Virtual address of the start of top-level slot `index` (256-511: the higher half).
+pub const fn slot_base(index: usize) -> u64 {
+    0xffff_0000_0000_0000 | ((index as u64) << 39)
+}
+
+/// The two slots for the kernel's areas: the highest free ones below the last (the kernel
+/// image's), given which higher-half slots are in use. `None` when fewer than two are free.
+pub fn pick_slots(used: impl Fn(usize) -> bool) -> Option<(usize, usize)> {
+    let mut free = (256..511).rev().filter(|&i| !used(i));
+    Some((free.next()?, free.next()?))
+}
 
 /// How a physical range is cached when mapped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,6 +100,17 @@ pub fn page_cover(phys: u64, len: u64) -> Result<(u64, u64, u64), MapError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn slots() {
+        assert_eq!(slot_base(511), 0xffff_ff80_0000_0000);
+        assert_eq!(slot_base(256), 0xffff_8000_0000_0000);
+        // HHDM in 256-257, kernel in 511: windows at 510 and 509.
+        assert_eq!(pick_slots(|i| i <= 257 || i == 511), Some((510, 509)));
+        // Something already in 510: skip it.
+        assert_eq!(pick_slots(|i| i <= 257 || i >= 510), Some((509, 508)));
+        assert_eq!(pick_slots(|i| i != 300), None);
+    }
 
     #[test]
     fn covers() {

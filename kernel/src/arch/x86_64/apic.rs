@@ -17,6 +17,10 @@ mod reg {
     pub const TIMER_INITIAL: u32 = 0x380;
     pub const TIMER_CURRENT: u32 = 0x390;
     pub const TIMER_DIVIDE: u32 = 0x3e0;
+    pub const ISR: u32 = 0x100;
+    pub const LVT_CMCI: u32 = 0x2f0;
+    pub const LVT_THERMAL: u32 = 0x330;
+    pub const LVT_PERF: u32 = 0x340;
 }
 
 const IA32_APIC_BASE: u32 = 0x1b;
@@ -62,17 +66,56 @@ impl LocalApic {
             base.write(value);
         }
         let apic = Self { mmio };
-        for lvt in [
-            reg::LVT_TIMER,
-            reg::LVT_LINT0,
-            reg::LVT_LINT1,
-            reg::LVT_ERROR,
-        ] {
-            apic.write(lvt, LVT_MASKED);
+        // Mask every local vector table entry the version register says exists, whatever the
+        // firmware or an older loader left running, except SMI-delivery ones (firmware owns
+        // those; masking them can hang some machines).
+        let max_lvt = (apic.read(reg::VERSION) >> 16) & 0xff;
+        let mut lvts: [Option<u32>; 7] = [
+            Some(reg::LVT_TIMER),
+            Some(reg::LVT_LINT0),
+            Some(reg::LVT_LINT1),
+            Some(reg::LVT_ERROR),
+            None,
+            None,
+            None,
+        ];
+        if max_lvt >= 4 {
+            lvts[4] = Some(reg::LVT_PERF);
+        }
+        if max_lvt >= 5 {
+            lvts[5] = Some(reg::LVT_THERMAL);
+        }
+        if max_lvt >= 6 {
+            lvts[6] = Some(reg::LVT_CMCI);
+        }
+        for lvt in lvts.into_iter().flatten() {
+            let value = apic.read(lvt);
+            if (value >> 8) & 0b111 != 0b010 {
+                apic.write(lvt, value | LVT_MASKED);
+            }
         }
         apic.write(reg::TPR, 0);
         apic.write(reg::SVR, 0x100 | u32::from(spurious));
+        // An interrupt the firmware left in service would block every lower-priority vector
+        // until acknowledged: acknowledge until the in-service register is clear.
+        for _ in 0..256 {
+            if !apic.any_in_service() {
+                break;
+            }
+            apic.eoi();
+        }
         apic
+    }
+
+    /// Whether any vector is in service (ISR, eight 32-bit registers from 0x100).
+    pub fn any_in_service(&self) -> bool {
+        (0..8).any(|i| self.read(reg::ISR + i * 0x10) != 0)
+    }
+
+    /// Whether `vector` is in service.
+    pub fn in_service(&self, vector: u8) -> bool {
+        let (word, bit) = (u32::from(vector) / 32, u32::from(vector) % 32);
+        self.read(reg::ISR + word * 0x10) & (1 << bit) != 0
     }
 
     fn read(&self, offset: u32) -> u32 {

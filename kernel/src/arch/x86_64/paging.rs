@@ -105,6 +105,15 @@ impl ActiveTables {
         }
     }
 
+    /// Whether top-level (PML4) entry `index` is in use.
+    pub fn top_level_used(&self, index: usize) -> bool {
+        self.table
+            .level_4_table()
+            .iter()
+            .nth(index)
+            .is_some_and(|e| !e.is_unused())
+    }
+
     /// The physical address `virt` maps to, if any.
     pub fn translate(&self, virt: u64) -> Option<u64> {
         self.table

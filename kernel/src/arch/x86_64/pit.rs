@@ -57,6 +57,72 @@ pub fn measure<T>(ticks: u16, mut sample: impl FnMut() -> T) -> (T, T) {
     }
 }
 
+/// Reads channel 2's current count (latched, so both bytes belong together).
+fn read_channel2() -> u16 {
+    let mut command = Port::<u8>::new(COMMAND);
+    let mut data = Port::<u8>::new(CHANNEL2_DATA);
+    // SAFETY: the latch command (channel 2, counter latch) and two data reads only copy the
+    // current count out; counting goes on undisturbed.
+    unsafe {
+        command.write(0b1000_0000);
+        let lo = data.read();
+        let hi = data.read();
+        u16::from_le_bytes([lo, hi])
+    }
+}
+
+/// Longest a (sample, PIT count) reading may take, in TSC cycles, to count as simultaneous.
+/// Far above the few microseconds a reading takes, far below a preemption (milliseconds).
+const PAIR_MAX_CYCLES: u64 = 200_000;
+
+/// Takes `sample()` and the PIT count back to back; retries until the pair took less than
+/// [`PAIR_MAX_CYCLES`] (the CPU was not taken away in between).
+fn paired<T>(sample: &mut impl FnMut() -> T) -> (T, u16) {
+    loop {
+        let before = super::cpu::rdtsc();
+        let value = sample();
+        let count = read_channel2();
+        if super::cpu::rdtsc().wrapping_sub(before) < PAIR_MAX_CYCLES {
+            return (value, count);
+        }
+    }
+}
+
+/// Measures `sample` over at least `ticks` PIT ticks (below 65536) with simultaneous
+/// readings: returns (first value, last value, PIT ticks between them).
+///
+/// Unlike [`measure`], which reads `sample` only after noticing the countdown's end (late by
+/// however long the CPU was away at that moment: an SMI, or a host descheduling a virtual
+/// CPU), each reading here pairs `sample` with the PIT's latched count at the same instant,
+/// so time the CPU spends elsewhere during the interval does not skew the result.
+pub fn measure_paired<T>(ticks: u16, mut sample: impl FnMut() -> T) -> (T, T, u32) {
+    let mut control = Port::<u8>::new(NMI_STATUS_CONTROL);
+    let mut command = Port::<u8>::new(COMMAND);
+    let mut data = Port::<u8>::new(CHANNEL2_DATA);
+    // SAFETY: as in `measure`: channel 2 with the speaker off, port 0x61 restored at the end.
+    let saved = unsafe {
+        let saved = control.read();
+        control.write((saved & !SPEAKER) | GATE2);
+        // Channel 2, lobyte/hibyte, mode 2 (rate generator), count 0 = 65536: free running.
+        command.write(0b1011_0100);
+        data.write(0);
+        data.write(0);
+        saved
+    };
+    // Let the counter load its first count.
+    let _ = read_channel2();
+    let (first, c0) = paired(&mut sample);
+    let wanted = u32::from(ticks.max(1));
+    let elapsed = |c: u16| u32::from(c0.wrapping_sub(c));
+    while elapsed(read_channel2()) < wanted {
+        core::hint::spin_loop();
+    }
+    let (last, c1) = paired(&mut sample);
+    // SAFETY: restores the gate/speaker bits as found.
+    unsafe { control.write(saved) };
+    (first, last, elapsed(c1))
+}
+
 /// Number of PIT ticks in `micros` microseconds, clamped to what one countdown can measure.
 pub fn ticks_for_micros(micros: u32) -> u16 {
     let ticks = u64::from(micros) * PIT_HZ / 1_000_000;

@@ -326,6 +326,15 @@ extern "sysv64" fn trap_dispatch(frame: &mut TrapFrame) {
     fatal(frame, cr2)
 }
 
+/// Called for vectors without a handler, after logging (the interrupt controller uses it to
+/// acknowledge strays, which would otherwise block lower-priority vectors).
+static UNHANDLED_HOOK: AtomicPtr<()> = AtomicPtr::new(core::ptr::null_mut());
+
+/// Sets the function called with the vector number of every interrupt without a handler.
+pub fn set_unhandled_hook(hook: fn(u8)) {
+    UNHANDLED_HOOK.store(hook as *mut (), Ordering::Release);
+}
+
 fn interrupt(vector: u8, frame: &mut TrapFrame) {
     let raw = HANDLERS[usize::from(vector - EXCEPTION_VECTORS)].load(Ordering::Acquire);
     if raw.is_null() {
@@ -333,6 +342,12 @@ fn interrupt(vector: u8, frame: &mut TrapFrame) {
         let seen = UNEXPECTED_SEEN[usize::from(vector / 64)].fetch_or(bit, Ordering::Relaxed);
         if seen & bit == 0 {
             log::warn!("unexpected interrupt vector {vector} (no handler; ignored)");
+        }
+        let hook = UNHANDLED_HOOK.load(Ordering::Acquire);
+        if !hook.is_null() {
+            // SAFETY: only `set_unhandled_hook` stores non-null values, all `fn(u8)` pointers.
+            let hook = unsafe { core::mem::transmute::<*mut (), fn(u8)>(hook) };
+            hook(vector);
         }
         return;
     }
