@@ -7,6 +7,8 @@
 
 use core::ptr::NonNull;
 
+use acpi::address::AddressSpace;
+use acpi::fadt::Fadt;
 use acpi::madt::{Madt, MadtEntry};
 use acpi::{AcpiError, AcpiHandler, AcpiTables, PhysicalMapping};
 
@@ -95,4 +97,21 @@ pub fn interrupt_info(rsdp: u64) -> Result<InterruptInfo, AcpiError> {
         }
     }
     Ok(info)
+}
+
+/// The ACPI PM timer's I/O port and width (24 or 32 bits), if the FADT describes one in I/O
+/// space.
+pub fn pm_timer(rsdp: u64) -> Option<(u16, u32)> {
+    // SAFETY: as in `interrupt_info`.
+    let tables = unsafe { AcpiTables::from_rsdp(KernelAcpi, rsdp as usize) }.ok()?;
+    let fadt = tables.find_table::<Fadt>().ok()?;
+    let block = fadt.pm_timer_block().ok()??;
+    if block.address_space != AddressSpace::SystemIo {
+        return None;
+    }
+    let port = u16::try_from(block.address).ok()?;
+    // A copy: the FADT is packed, so its fields cannot be borrowed.
+    let flags = { fadt.flags };
+    let bits = if flags.pm_timer_is_32_bit() { 32 } else { 24 };
+    Some((port, bits))
 }

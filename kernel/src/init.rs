@@ -6,7 +6,19 @@ use crate::boot::{self, info::MemoryKind};
 use crate::{arch, console, drivers, interrupts, logger, memory, serial, time};
 
 /// Size of the boot CPU's kernel stack (a guard page lies below it).
-const KERNEL_STACK_SIZE: u64 = 256 * 1024;
+const KERNEL_STACK_SIZE: u64 = 512 * 1024;
+
+/// How the TSC rate was first found (a `time::TscSource` as u8), for the second boot phase.
+static TSC_SOURCE: core::sync::atomic::AtomicU8 = core::sync::atomic::AtomicU8::new(0);
+
+fn tsc_source() -> time::TscSource {
+    match TSC_SOURCE.load(core::sync::atomic::Ordering::Relaxed) {
+        x if x == time::TscSource::Pit as u8 => time::TscSource::Pit,
+        x if x == time::TscSource::PmTimer as u8 => time::TscSource::PmTimer,
+        x if x == time::TscSource::Cpuid as u8 => time::TscSource::Cpuid,
+        _ => time::TscSource::Unknown,
+    }
+}
 
 /// Mebibytes in `bytes`, rounded down.
 const fn mib(bytes: u64) -> u64 {
@@ -19,11 +31,13 @@ const fn mib(bytes: u64) -> u64 {
 pub fn start(entry_tsc: u64) -> ! {
     time::record_entry(entry_tsc);
     // First, so every log line carries a real timestamp.
-    time::calibrate();
     let have_serial = serial::init();
     // Our own GDT/TSS/IDT before touching anything the loader handed over: the IDT at entry
     // is undefined, so without this a fault while copying the responses would triple-fault.
     arch::trap::init(); // traps
+    // Then the clock, so every log line carries a real timestamp.
+    let tsc_source = time::calibrate();
+    TSC_SOURCE.store(tsc_source as u8, core::sync::atomic::Ordering::Relaxed);
     logger::init(LevelFilter::Info);
 
     if let Err(e) = boot::init_with(boot::limine::collect) {
@@ -38,6 +52,13 @@ pub fn start(entry_tsc: u64) -> ! {
     }
     if !have_serial {
         warn!("no UART at COM1");
+    }
+    match tsc_source {
+        time::TscSource::Pit | time::TscSource::PmTimer => {}
+        time::TscSource::Cpuid => warn!("no working PIT: TSC rate taken from CPUID"),
+        time::TscSource::Unknown => {
+            warn!("no working PIT and no TSC rate in CPUID; trying the ACPI PM timer next")
+        }
     }
     memory::init(info);
     // The IST stacks loaded with the traps are static; give them guard pages now.
@@ -109,6 +130,19 @@ extern "sysv64" fn continue_boot() -> ! {
 
     summary(info, time::tsc_hz());
 
+    // Without a working PIT, the ACPI PM timer is the reference clock (ACPI is readable now).
+    if tsc_source() != time::TscSource::Pit
+        && let Some((port, bits)) = info.rsdp_phys.and_then(crate::acpi::pm_timer)
+    {
+        match time::calibrate_with_pm_timer(port, bits) {
+            Some(hz) => info!(
+                "tsc: {}.{:03} MHz (ACPI PM timer at port {port:#x})",
+                hz / 1_000_000,
+                (hz / 1000) % 1000
+            ),
+            None => warn!("tsc: the ACPI PM timer does not count either"),
+        }
+    }
     let mode = interrupts::init(info);
     match drivers::keyboard::init() {
         Ok(()) => info!("keyboard: PS/2, IRQ 1, US layout"),
@@ -252,7 +286,7 @@ fn summary(info: &boot::BootInfo, tsc_hz: u64) {
         }
     );
     info!(
-        "tsc: {}.{:03} MHz (PIT-calibrated)",
+        "tsc: {}.{:03} MHz",
         tsc_hz / 1_000_000,
         (tsc_hz / 1_000) % 1_000
     );

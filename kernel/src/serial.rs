@@ -80,15 +80,20 @@ pub fn panic_write(bytes: &[u8]) {
     write_locked(&mut SERIAL.lock(), bytes);
 }
 
-/// Reads one received byte, if any: from the interrupt-fed queue, else by polling the UART.
+/// Whether the receive interrupt feeds [`RECEIVED`].
+static RX_INTERRUPT: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
+/// Reads one received byte, if any: from the interrupt-fed queue once the receive interrupt is
+/// on (reading the UART directly as well could reorder bytes), by polling the UART before.
 pub fn try_read_byte() -> Option<u8> {
-    RECEIVED.pop().or_else(|| {
-        SERIAL
-            .lock()
-            .port
-            .as_mut()
-            .and_then(SerialPort::try_read_byte)
-    })
+    if RX_INTERRUPT.load(core::sync::atomic::Ordering::Acquire) {
+        return RECEIVED.pop();
+    }
+    SERIAL
+        .lock()
+        .port
+        .as_mut()
+        .and_then(SerialPort::try_read_byte)
 }
 
 fn on_rx_irq() {
@@ -117,7 +122,13 @@ pub fn enable_rx_interrupt() -> Result<(), &'static str> {
         .as_mut()
         .ok_or("no UART at COM1")?
         .enable_rx_interrupt();
-    crate::interrupts::register_isa(4, on_rx_irq).map_err(|_| "IRQ 4 cannot be attached")
+    crate::interrupts::register_isa(4, on_rx_irq).map_err(|_| "IRQ 4 cannot be attached")?;
+    RX_INTERRUPT.store(true, core::sync::atomic::Ordering::Release);
+    // Bytes that arrived before the pin was unmasked: take them now.
+    let was = crate::arch::cpu::disable_interrupts_save();
+    on_rx_irq();
+    crate::arch::cpu::restore_interrupts(was);
+    Ok(())
 }
 
 /// Runs `f` with the UART in loopback mode and returns the bytes that were transmitted (as the

@@ -133,20 +133,22 @@ pub fn busy_wait_nanos(nanos: u64) {
 }
 
 /// Median of `N` rate measurements of a counter read by `sample`, each over `window_us`
-/// microseconds of PIT channel 2 with simultaneous readings (see `arch::pit::measure_paired`).
+/// microseconds of PIT channel 2 with simultaneous readings (see `arch::pit::measure_paired`),
+/// or `None` without a working PIT.
 #[cfg(target_os = "none")]
 pub fn median_rate<const N: usize>(
     window_us: u32,
     mut sample: impl FnMut() -> u64,
     counts_down: bool,
-) -> u64 {
+) -> Option<u64> {
     use crate::arch::{cpu, pit};
     let ticks = pit::ticks_for_micros(window_us);
     let mut rates = [0u64; N];
     for rate in rates.iter_mut() {
         let was_enabled = cpu::disable_interrupts_save();
-        let (start, end, elapsed) = pit::measure_paired(ticks, &mut sample);
+        let measured = pit::measure_paired(ticks, &mut sample);
         cpu::restore_interrupts(was_enabled);
+        let (start, end, elapsed) = measured?;
         let delta = if counts_down {
             start.wrapping_sub(end)
         } else {
@@ -155,20 +157,94 @@ pub fn median_rate<const N: usize>(
         *rate = rate_from_reference(delta, u64::from(elapsed), pit::PIT_HZ);
     }
     rates.sort_unstable();
-    rates[N / 2]
+    Some(rates[N / 2])
 }
 
-/// Measures the TSC frequency against PIT channel 2 and stores it.
+/// How the TSC rate was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TscSource {
+    /// Measured against PIT channel 2.
+    Pit,
+    /// Measured against the ACPI PM timer (no working PIT).
+    PmTimer,
+    /// From CPUID (leaf 0x15 crystal ratio, 0x16 base frequency, or a hypervisor's 0x40000010).
+    Cpuid,
+    /// Unknown: time reads zero.
+    Unknown,
+}
+
+/// The TSC rate the CPU states: the hypervisor timing leaf (0x40000010, kHz), else leaf 0x15
+/// (crystal Hz x ratio), else leaf 0x16 (base MHz, an approximation).
+#[cfg(target_os = "none")]
+fn tsc_hz_from_cpuid() -> Option<u64> {
+    use crate::arch::cpu::cpuid;
+    let max = cpuid(0, 0).eax;
+    let hv = cpuid(1, 0).ecx & (1 << 31) != 0;
+    if hv && cpuid(0x4000_0000, 0).eax >= 0x4000_0010 {
+        let khz = cpuid(0x4000_0010, 0).eax;
+        if khz != 0 {
+            return Some(u64::from(khz) * 1000);
+        }
+    }
+    if max >= 0x15 {
+        let l = cpuid(0x15, 0);
+        if l.eax != 0 && l.ebx != 0 && l.ecx != 0 {
+            return Some(u64::from(l.ecx) * u64::from(l.ebx) / u64::from(l.eax));
+        }
+    }
+    if max >= 0x16 {
+        let mhz = cpuid(0x16, 0).eax & 0xffff;
+        if mhz != 0 {
+            return Some(u64::from(mhz) * 1_000_000);
+        }
+    }
+    None
+}
+
+/// Finds the TSC frequency and stores it.
 ///
 /// Method: PIT channel 2 runs free (mode 2) and is read latched, each time back to back with
 /// the TSC; a pair whose two reads were not adjacent in time (the CPU was taken away between
 /// them) is taken again. Over a window of at least 3 ms (3580 PIT ticks at 1.193182 MHz), the
 /// TSC delta times 1193182 over the PIT ticks elapsed is the frequency. Three windows, median.
+/// Without a working PIT, the frequency CPUID states is used; failing that, time stays zero.
 #[cfg(target_os = "none")]
-pub fn calibrate() -> u64 {
-    let hz = median_rate::<3>(3_000, crate::arch::cpu::rdtsc, false);
+pub fn calibrate() -> TscSource {
+    let (hz, source) = match median_rate::<3>(3_000, crate::arch::cpu::rdtsc, false) {
+        Some(hz) => (hz, TscSource::Pit),
+        None => match tsc_hz_from_cpuid() {
+            Some(hz) => (hz, TscSource::Cpuid),
+            None => (0, TscSource::Unknown),
+        },
+    };
     TSC_HZ.store(hz, Ordering::Relaxed);
-    hz
+    source
+}
+
+/// Measures the TSC against the ACPI PM timer (port and width from the FADT), as
+/// [`calibrate`] does against the PIT; for machines without a working PIT. Returns the rate,
+/// or `None` if the timer does not count.
+#[cfg(target_os = "none")]
+pub fn calibrate_with_pm_timer(port: u16, bits: u32) -> Option<u64> {
+    use crate::arch::{cpu, pmtimer};
+    // SAFETY: the port comes from the FADT's PM timer block.
+    let timer = unsafe { pmtimer::PmTimer::new(port, bits) };
+    let ticks = (pmtimer::PM_TIMER_HZ * 3 / 1000) as u32; // 3 ms
+    let mut rates = [0u64; 3];
+    for rate in rates.iter_mut() {
+        let was = cpu::disable_interrupts_save();
+        let measured = timer.measure_paired(ticks, cpu::rdtsc);
+        cpu::restore_interrupts(was);
+        let (start, end, elapsed) = measured?;
+        *rate = rate_from_reference(
+            end.wrapping_sub(start),
+            u64::from(elapsed),
+            pmtimer::PM_TIMER_HZ,
+        );
+    }
+    rates.sort_unstable();
+    TSC_HZ.store(rates[1], Ordering::Relaxed);
+    Some(rates[1])
 }
 
 #[cfg(test)]

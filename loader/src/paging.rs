@@ -458,6 +458,8 @@ struct Steps {
     virt: u64,
     phys: u64,
     remaining: u64,
+    /// Whether 1 GiB pages may be used (CPUID.80000001h:EDX[26]).
+    allow_1g: bool,
 }
 
 impl Iterator for Steps {
@@ -467,10 +469,14 @@ impl Iterator for Steps {
         if self.remaining == 0 {
             return None;
         }
-        let size = PageSize::DESCENDING.into_iter().find(|s| {
-            let b = s.bytes();
-            self.virt.is_multiple_of(b) && self.phys.is_multiple_of(b) && self.remaining >= b
-        })?;
+        let allow_1g = self.allow_1g;
+        let size = PageSize::DESCENDING
+            .into_iter()
+            .filter(|s| allow_1g || *s != PageSize::Size1GiB)
+            .find(|s| {
+                let b = s.bytes();
+                self.virt.is_multiple_of(b) && self.phys.is_multiple_of(b) && self.remaining >= b
+            })?;
         let step = Step {
             virt: self.virt,
             phys: self.phys,
@@ -492,6 +498,7 @@ pub struct PageTableBuilder<M: PhysMemory> {
     mem: M,
     pml4: u64,
     nx_supported: bool,
+    huge_1g: bool,
 }
 
 impl<M: PhysMemory> PageTableBuilder<M> {
@@ -510,7 +517,16 @@ impl<M: PhysMemory> PageTableBuilder<M> {
             mem,
             pml4,
             nx_supported,
+            huge_1g: true,
         })
+    }
+
+    /// Whether 1 GiB pages may be used (default: yes). Pass the CPU's
+    /// CPUID.80000001h:EDX[26] (pdpe1gb): without it, a PDPT entry with PS set has a reserved
+    /// bit set and faults when used.
+    pub fn with_1g_pages(mut self, supported: bool) -> Self {
+        self.huge_1g = supported;
+        self
     }
 
     /// Physical address of the PML4 (the CR3 value, with PCID 0 and no flags).
@@ -589,6 +605,7 @@ impl<M: PhysMemory> PageTableBuilder<M> {
             virt,
             phys,
             remaining: len,
+            allow_1g: self.huge_1g,
         };
         for apply in [false, true] {
             for step in steps.clone() {

@@ -135,6 +135,25 @@ fn first_wave(real_limine: bool, test_kernel: &Path) -> Result<Vec<BootSpec>, St
         ),
         ktap_boot("ktest-pc-256M", "ktest=all", false, "", knobs("pc", "256M")),
         ktap_boot("ktest-pic", "ktest=all irq=pic", false, "", base.clone()),
+        // No PIT: the TSC and LAPIC timer are calibrated against the ACPI PM timer instead.
+        ktap_boot(
+            "ktest-no-pit",
+            "ktest=all",
+            false,
+            "",
+            knobs("q35,pit=off", "512M"),
+        ),
+        // No 1 GiB pages (qemu64 lacks pdpe1gb) and RAM above 4 GiB.
+        ktap_boot(
+            "ktest-qemu64-4G",
+            "ktest=all",
+            false,
+            "",
+            Knobs {
+                cpu: "qemu64".into(),
+                ..knobs("q35", "4G")
+            },
+        ),
         BootSpec {
             name: "screen-banner".into(),
             kernel: Kernel::Normal,

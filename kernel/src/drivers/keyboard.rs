@@ -148,7 +148,13 @@ mod live {
         let result = ctl.init_keyboard();
         crate::arch::cpu::restore_interrupts(was);
         result.map_err(KeyboardError::Ps2)?;
-        crate::interrupts::register_isa(1, on_irq).map_err(KeyboardError::Irq)
+        crate::interrupts::register_isa(1, on_irq).map_err(KeyboardError::Irq)?;
+        // A byte that arrived before the IOAPIC pin was unmasked raised an edge nobody saw, and
+        // the controller keeps IRQ 1 asserted until the byte is read: read it now.
+        let was = crate::arch::cpu::disable_interrupts_save();
+        on_irq();
+        crate::arch::cpu::restore_interrupts(was);
+        Ok(())
     }
 
     /// Decodes every queued scancode, calling `each` for every completed key.

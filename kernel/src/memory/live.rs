@@ -99,10 +99,12 @@ pub fn map_physical(phys: u64, len: u64, cache: Cache) -> Result<u64, MapError> 
         executable: false,
         uncached: cache == Cache::Uncached,
     };
+    // Claim the virtual range first: if a page fails halfway, the pages already mapped stay
+    // where they are (unused) and the next request starts after them.
+    state.next_window = end;
     for i in 0..pages {
         state.map_page(virt + i * 4096, first + i * 4096, flags)?;
     }
-    state.next_window = end;
     Ok(virt + offset)
 }
 
@@ -139,12 +141,13 @@ pub fn alloc_stack(bytes: u64) -> Result<Stack, MapError> {
         executable: false,
         uncached: false,
     };
+    // Claim the range first (see `map_physical`), leaving an unmapped page between this
+    // stack's top and the next stack's guard as well.
+    state.next_stack = top + 4096;
     for i in 0..pages {
         let frame = state.zeroed_frame().ok_or(MapError::OutOfFrames)?;
         state.map_page(bottom + i * 4096, frame, flags)?;
     }
-    // Leave an unmapped page between this stack's top and the next stack's guard as well.
-    state.next_stack = top + 4096;
     Ok(Stack { top, bottom, guard })
 }
 

@@ -199,6 +199,10 @@ pub struct CpuFeatures {
     pub pat: bool,
     /// RDRAND available.
     pub rdrand: bool,
+    /// 1 GiB pages available (CPUID.80000001h:EDX[26]).
+    pub huge_1g: bool,
+    /// The firmware runs 5-level paging (CR4.LA57).
+    pub la57_active: bool,
 }
 
 /// Reads the features from CPUID.
@@ -207,10 +211,17 @@ pub fn cpu_features() -> CpuFeatures {
     let max_ext = core::arch::x86_64::__cpuid(0x8000_0000).eax;
     let nx =
         max_ext >= 0x8000_0001 && core::arch::x86_64::__cpuid(0x8000_0001).edx & (1 << 20) != 0;
+    let huge_1g =
+        max_ext >= 0x8000_0001 && core::arch::x86_64::__cpuid(0x8000_0001).edx & (1 << 26) != 0;
+    let cr4: u64;
+    // SAFETY: reading CR4 at CPL 0 (UEFI runs the loader in ring 0) has no side effects.
+    unsafe { asm!("mov {}, cr4", out(reg) cr4, options(nomem, nostack, preserves_flags)) };
     CpuFeatures {
         nx,
         pat: leaf1.edx & (1 << 16) != 0,
         rdrand: leaf1.ecx & (1 << 30) != 0,
+        huge_1g,
+        la57_active: cr4 & (1 << 12) != 0,
     }
 }
 

@@ -116,6 +116,15 @@ pub fn boot() -> Result<core::convert::Infallible, LoadError> {
     // Never let the firmware watchdog reset the machine while a menu waits.
     let _ = uefi::boot::set_watchdog_timer(0, 0x10000, None);
     let cpu = handoff::cpu_features();
+    if cpu.la57_active {
+        // Switching from 5- to 4-level paging needs a detour through 32-bit mode (paging off),
+        // which this loader does not implement; refuse while the firmware can still report it.
+        return Err(LoadError::Unsupported(
+            "the firmware runs 5-level paging; the bundled loader hands off with 4-level paging \
+             only (use real Limine, or firmware/QEMU settings without 5-level paging)"
+                .into(),
+        ));
+    }
     let mut volume = Volume::boot().map_err(LoadError::File)?;
     let (config_path, cfg) = read_config(&mut volume)?;
     let verbose = cfg
@@ -221,12 +230,20 @@ pub fn boot() -> Result<core::convert::Infallible, LoadError> {
         display: display.as_ref(),
         rsdp,
         nx: cpu.nx,
+        huge_1g: cpu.huge_1g,
         verbose,
     })?;
-    let memory_estimate = uefi::boot::memory_map(MemoryType::LOADER_DATA)
-        .map(|m| m.entries().count())
-        .unwrap_or(256);
-    plan.reserve_page_tables(memory_estimate)?;
+    let (regions, highest) = uefi::boot::memory_map(MemoryType::LOADER_DATA)
+        .map(|m| {
+            let highest = m
+                .entries()
+                .map(|d| d.phys_start + d.page_count * 4096)
+                .max()
+                .unwrap_or(0);
+            (m.entries().count(), highest)
+        })
+        .unwrap_or((256, 1 << 32));
+    plan.reserve_page_tables(regions, highest)?;
     alloc::reserve_post_exit_arena(4 << 20)
         .map_err(|_| LoadError::OutOfMemory("the post-exit heap"))?;
 

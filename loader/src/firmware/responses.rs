@@ -176,6 +176,8 @@ pub struct Inputs<'a> {
     pub rsdp: Option<u64>,
     /// CPU has NX.
     pub nx: bool,
+    /// CPU has 1 GiB pages.
+    pub huge_1g: bool,
     /// Print what is done.
     pub verbose: bool,
 }
@@ -190,6 +192,7 @@ pub struct Plan {
     segments: Vec<loader::elf::LoadedSegment>,
     entry: u64,
     nx: bool,
+    huge_1g: bool,
     arena: Arena,
     memmap_request: Option<FoundRequest>,
     efi_memmap_request: Option<FoundRequest>,
@@ -446,6 +449,7 @@ impl Plan {
             segments: inp.loaded.segments.clone(),
             entry,
             nx: inp.nx,
+            huge_1g: inp.huge_1g,
             arena,
             memmap_request,
             efi_memmap_request,
@@ -459,17 +463,26 @@ impl Plan {
         })
     }
 
-    /// Reserves page-table pages for a machine whose memory map has about `regions` entries.
-    pub fn reserve_page_tables(&mut self, regions: usize) -> Result<(), LoadError> {
-        // Each HHDM region may need a PDPT, a PD and a PT at both of its ends; the kernel and the
-        // trampoline need a handful more.
+    /// Reserves page-table pages for a machine whose memory map has about `regions` entries
+    /// and ends at physical address `highest`.
+    pub fn reserve_page_tables(&mut self, regions: usize, highest: u64) -> Result<(), LoadError> {
+        // Each HHDM region may need a PDPT, a PD and a PT at both of its ends; without 1 GiB
+        // pages every GiB of the HHDM needs its own PD; the kernel and the trampoline need a
+        // handful more.
         let kernel = [Mapping {
             virt: self.image_start,
             phys: self.block_phys,
             len: self.image_size,
         }];
-        let pages =
-            (regions as u64 + 16) * 6 + loader::paging::table_pages_upper_bound(&kernel) + 16;
+        let per_gib = if self.huge_1g {
+            0
+        } else {
+            highest.div_ceil(1 << 30) + 1
+        };
+        let pages = (regions as u64 + 16) * 6
+            + per_gib
+            + loader::paging::table_pages_upper_bound(&kernel)
+            + 16;
         let pages = usize::try_from(pages).map_err(|_| LoadError::OutOfMemory("page tables"))?;
         let base = super::alloc::zeroed_pages(MemoryType::LOADER_DATA, pages)
             .map_err(|_| LoadError::OutOfMemory("page tables"))?;
@@ -551,6 +564,7 @@ impl Plan {
 
         let pool = self.pool.take().ok_or("page-table pool missing")?;
         let mut tables = PageTableBuilder::new(pool, self.nx)
+            .map(|b| b.with_1g_pages(self.huge_1g))
             .map_err(|e| ::alloc::format!("page tables: {e}"))?;
         for (start, end, cache) in hhdm_ranges(&entries, rev) {
             let flags = MapFlags {

@@ -119,6 +119,22 @@ fn new_allocates_one_zeroed_pml4() {
 }
 
 #[test]
+fn no_1g_pages_without_cpu_support() {
+    let mut b = PageTableBuilder::new(SimMem::with_limit(64), true)
+        .unwrap()
+        .with_1g_pages(false);
+    b.map(HHDM, 0, 2 * G1, MapFlags::HHDM).unwrap();
+    assert_eq!(size_at(&b, HHDM), Some(PageSize::Size2MiB));
+    assert_eq!(size_at(&b, HHDM + G1 + M2), Some(PageSize::Size2MiB));
+    // PML4 + PDPT + one PD per GiB.
+    assert_eq!(b.memory().allocated(), 4);
+    assert_eq!(
+        b.translate(HHDM + G1 + 0x1234).map(|t| t.phys),
+        Some(G1 + 0x1234)
+    );
+}
+
+#[test]
 fn page_size_follows_alignment() {
     let mut b = builder();
     b.map(HHDM, 0, G1, MapFlags::HHDM).unwrap();

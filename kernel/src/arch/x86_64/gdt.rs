@@ -189,9 +189,10 @@ pub unsafe fn switch_ist_stacks(stacks: IstStacks) {
     for (slot, stack) in slots {
         // SAFETY: no reference to the TSS outlives `init`, interrupts are off on the only
         // CPU, and the new top is a valid stack per the caller; the next IST exception uses it.
+        // The TSS is `packed(4)`, so IST slots are only 4-byte aligned: write unaligned.
         unsafe {
             (&raw mut (*tss).interrupt_stack_table[usize::from(slot - 1)])
-                .write_volatile(VirtAddr::new(stack.top));
+                .write_unaligned(VirtAddr::new(stack.top));
         }
     }
     record(&stacks);

@@ -7,6 +7,7 @@ pub mod idt;
 pub mod paging;
 pub mod pic;
 pub mod pit;
+pub mod pmtimer;
 pub mod ps2;
 pub mod qemu;
 pub mod serial;

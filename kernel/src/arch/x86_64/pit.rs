@@ -1,11 +1,12 @@
 //! The 8253/8254 programmable interval timer, used as a reference clock.
 //!
-//! Channel 2 is the one channel whose output can be polled (port 0x61 bit 5) without an
-//! interrupt, and whose gate is software controlled (port 0x61 bit 0). [`measure`] programs it in
-//! mode 0 (interrupt on terminal count) for a given number of PIT ticks, samples a caller-supplied
-//! counter right after the count is loaded and again when OUT2 rises, and returns both samples.
-//! The TSC and, later, the LAPIC timer are calibrated this way: the PIT input clock is a fixed
-//! 1.193182 MHz on every PC, so `ticks / PIT_HZ` seconds is a trustworthy interval.
+//! Channel 2 is the one channel whose gate is software controlled (port 0x61 bit 0) and which
+//! drives nothing but the (disabled) speaker. [`measure_paired`] lets it run free and reads its
+//! latched count back to back with a caller-supplied counter at the start and end of an
+//! interval. The TSC and the LAPIC timer are calibrated this way: the PIT input clock is a fixed
+//! 1.193182 MHz on every PC, so `ticks / PIT_HZ` seconds is a trustworthy interval. Every wait
+//! is bounded: a machine without a working PIT (some VMs, chipsets with 8254 clock gating) gets
+//! `None`, not a hang.
 
 use ::x86_64::instructions::port::Port;
 
@@ -23,39 +24,6 @@ const NMI_STATUS_CONTROL: u16 = 0x61;
 const GATE2: u8 = 1 << 0;
 /// Port 0x61 bit 1: speaker data enable (kept off so calibration is silent).
 const SPEAKER: u8 = 1 << 1;
-/// Port 0x61 bit 5: current state of channel 2's output.
-const OUT2: u8 = 1 << 5;
-
-/// Counts `ticks` PIT cycles on channel 2 and returns `(sample at start, sample at end)`.
-///
-/// Run with interrupts disabled for an accurate interval. `ticks` of 0 is treated as 1.
-pub fn measure<T>(ticks: u16, mut sample: impl FnMut() -> T) -> (T, T) {
-    let ticks = ticks.max(1);
-    let mut control = Port::<u8>::new(NMI_STATUS_CONTROL);
-    let mut command = Port::<u8>::new(COMMAND);
-    let mut data = Port::<u8>::new(CHANNEL2_DATA);
-    // SAFETY: ports 0x42, 0x43 and 0x61 belong to the PIT and the system control port on every
-    // PC; channel 2 drives only the speaker, which stays disabled, and the original value of
-    // port 0x61 is restored before returning. No memory is touched.
-    unsafe {
-        let saved = control.read();
-        // Gate low while programming so the countdown starts exactly when the count is loaded.
-        control.write(saved & !(GATE2 | SPEAKER));
-        // Channel 2, access lobyte/hibyte, mode 0, binary.
-        command.write(0b1011_0000);
-        let [lo, hi] = ticks.to_le_bytes();
-        data.write(lo);
-        data.write(hi);
-        control.write((saved & !SPEAKER) | GATE2);
-        let start = sample();
-        while control.read() & OUT2 == 0 {
-            core::hint::spin_loop();
-        }
-        let end = sample();
-        control.write(saved);
-        (start, end)
-    }
-}
 
 /// Reads channel 2's current count (latched, so both bytes belong together).
 fn read_channel2() -> u16 {
@@ -75,27 +43,35 @@ fn read_channel2() -> u16 {
 /// Far above the few microseconds a reading takes, far below a preemption (milliseconds).
 const PAIR_MAX_CYCLES: u64 = 200_000;
 
-/// Takes `sample()` and the PIT count back to back; retries until the pair took less than
-/// [`PAIR_MAX_CYCLES`] (the CPU was not taken away in between).
+/// Takes `sample()` and the PIT count back to back; retries (a bounded number of times) until
+/// the pair took less than [`PAIR_MAX_CYCLES`] (the CPU was not taken away in between).
 fn paired<T>(sample: &mut impl FnMut() -> T) -> (T, u16) {
+    let mut attempt = 0;
     loop {
         let before = super::cpu::rdtsc();
         let value = sample();
         let count = read_channel2();
-        if super::cpu::rdtsc().wrapping_sub(before) < PAIR_MAX_CYCLES {
+        attempt += 1;
+        if super::cpu::rdtsc().wrapping_sub(before) < PAIR_MAX_CYCLES || attempt >= 64 {
             return (value, count);
         }
     }
 }
 
+/// Reads of the count after which a PIT that has not moved is declared absent (a read takes
+/// about a microsecond on hardware, so this is well over the longest interval measured).
+const STALL_READS: u32 = 2_000_000;
+
 /// Measures `sample` over at least `ticks` PIT ticks (below 65536) with simultaneous
-/// readings: returns (first value, last value, PIT ticks between them).
+/// readings: returns (first value, last value, PIT ticks between them), or `None` when the
+/// counter does not advance (no working PIT).
 ///
 /// Unlike [`measure`], which reads `sample` only after noticing the countdown's end (late by
 /// however long the CPU was away at that moment: an SMI, or a host descheduling a virtual
 /// CPU), each reading here pairs `sample` with the PIT's latched count at the same instant,
-/// so time the CPU spends elsewhere during the interval does not skew the result.
-pub fn measure_paired<T>(ticks: u16, mut sample: impl FnMut() -> T) -> (T, T, u32) {
+/// so time the CPU spends elsewhere during the interval does not skew the result (as long as
+/// it stays below the counter's 55 ms period; callers take the median of several windows).
+pub fn measure_paired<T>(ticks: u16, mut sample: impl FnMut() -> T) -> Option<(T, T, u32)> {
     let mut control = Port::<u8>::new(NMI_STATUS_CONTROL);
     let mut command = Port::<u8>::new(COMMAND);
     let mut data = Port::<u8>::new(CHANNEL2_DATA);
@@ -114,13 +90,19 @@ pub fn measure_paired<T>(ticks: u16, mut sample: impl FnMut() -> T) -> (T, T, u3
     let (first, c0) = paired(&mut sample);
     let wanted = u32::from(ticks.max(1));
     let elapsed = |c: u16| u32::from(c0.wrapping_sub(c));
-    while elapsed(read_channel2()) < wanted {
-        core::hint::spin_loop();
+    let mut reads = 0u32;
+    let mut reached = false;
+    while reads < STALL_READS {
+        if elapsed(read_channel2()) >= wanted {
+            reached = true;
+            break;
+        }
+        reads += 1;
     }
     let (last, c1) = paired(&mut sample);
     // SAFETY: restores the gate/speaker bits as found.
     unsafe { control.write(saved) };
-    (first, last, elapsed(c1))
+    reached.then(|| (first, last, elapsed(c1)))
 }
 
 /// Number of PIT ticks in `micros` microseconds, clamped to what one countdown can measure.

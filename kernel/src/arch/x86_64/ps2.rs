@@ -61,7 +61,7 @@ impl Ps2Controller {
     ///
     /// # Safety
     /// Only one handle may drive the controller; the keyboard IRQ handler reads 0x60 through
-    /// [`read_data_unchecked`] only after initialisation.
+    /// [`read_data_if_ready`] only after initialisation.
     pub const unsafe fn new() -> Self {
         Self {
             data: Port::new(DATA),
@@ -117,13 +117,22 @@ impl Ps2Controller {
     }
 
     /// Sends `byte` to the keyboard and waits for its ACK (resending on 0xfe, a few times).
+    /// Other bytes before the ACK are skipped: a keyboard sends keystrokes it buffered while
+    /// its port was disabled as soon as it is enabled again.
     fn keyboard_command(&mut self, byte: u8) -> Result<(), Ps2Error> {
         for _ in 0..3 {
             self.write_data(byte)?;
-            match self.read_data()? {
-                0xfa => return Ok(()),
-                0xfe => continue,
-                other => return Err(Ps2Error::NoAck(other)),
+            let mut last = 0;
+            for _ in 0..32 {
+                last = self.read_data()?;
+                match last {
+                    0xfa => return Ok(()),
+                    0xfe => break,
+                    _ => continue,
+                }
+            }
+            if last != 0xfe {
+                return Err(Ps2Error::NoAck(last));
             }
         }
         Err(Ps2Error::NoAck(0xfe))
