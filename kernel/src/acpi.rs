@@ -2,7 +2,7 @@
 //! ACPI tables in the HHDM) and extracts what the interrupt code needs from the MADT.
 //!
 //! The crate is used at 5.2: every 6.x release needs a nightly compiler
-//! (`#![feature(allocator_api)]`). Without its `alloc` feature it still parses every table the
+//! (the unstable `allocator_api`). Without its `alloc` feature it still parses every table the
 //! kernel needs; the MADT is walked entry by entry here.
 
 use core::ptr::NonNull;

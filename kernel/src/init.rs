@@ -8,18 +8,6 @@ use crate::{arch, console, drivers, interrupts, logger, memory, serial, time};
 /// Size of the boot CPU's kernel stack (a guard page lies below it).
 const KERNEL_STACK_SIZE: u64 = 512 * 1024;
 
-/// How the TSC rate was first found (a `time::TscSource` as u8), for the second boot phase.
-static TSC_SOURCE: core::sync::atomic::AtomicU8 = core::sync::atomic::AtomicU8::new(0);
-
-fn tsc_source() -> time::TscSource {
-    match TSC_SOURCE.load(core::sync::atomic::Ordering::Relaxed) {
-        x if x == time::TscSource::Pit as u8 => time::TscSource::Pit,
-        x if x == time::TscSource::PmTimer as u8 => time::TscSource::PmTimer,
-        x if x == time::TscSource::Cpuid as u8 => time::TscSource::Cpuid,
-        _ => time::TscSource::Unknown,
-    }
-}
-
 /// Mebibytes in `bytes`, rounded down.
 const fn mib(bytes: u64) -> u64 {
     bytes / (1024 * 1024)
@@ -37,7 +25,6 @@ pub fn start(entry_tsc: u64) -> ! {
     arch::trap::init(); // traps
     // Then the clock, so every log line carries a real timestamp.
     let tsc_source = time::calibrate();
-    TSC_SOURCE.store(tsc_source as u8, core::sync::atomic::Ordering::Relaxed);
     logger::init(LevelFilter::Info);
 
     if let Err(e) = boot::init_with(boot::limine::collect) {
@@ -131,7 +118,7 @@ extern "sysv64" fn continue_boot() -> ! {
     summary(info, time::tsc_hz());
 
     // Without a working PIT, the ACPI PM timer is the reference clock (ACPI is readable now).
-    if tsc_source() != time::TscSource::Pit
+    if time::tsc_source() != time::TscSource::Pit
         && let Some((port, bits)) = info.rsdp_phys.and_then(crate::acpi::pm_timer)
     {
         match time::calibrate_with_pm_timer(port, bits) {

@@ -6,7 +6,7 @@
 //! Timer ticks ([`on_tick`]) drive periodic work and are counted, but the TSC defines time
 //! (see [`uptime_nanos`] for why).
 
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
 static TSC_AT_ENTRY: AtomicU64 = AtomicU64::new(0);
 static TSC_HZ: AtomicU64 = AtomicU64::new(0);
@@ -132,21 +132,20 @@ pub fn busy_wait_nanos(nanos: u64) {
     }
 }
 
-/// Median of `N` rate measurements of a counter read by `sample`, each over `window_us`
-/// microseconds of PIT channel 2 with simultaneous readings (see `arch::pit::measure_paired`),
-/// or `None` without a working PIT.
+/// Median of `N` rates, each from one window `measure` returns as (counter at start,
+/// counter at end, reference ticks elapsed) against a reference clock of `ref_hz`; `None` as
+/// soon as a window fails. Interrupts are off during each window.
 #[cfg(target_os = "none")]
-pub fn median_rate<const N: usize>(
-    window_us: u32,
-    mut sample: impl FnMut() -> u64,
+fn median_of<const N: usize>(
     counts_down: bool,
+    ref_hz: u64,
+    mut measure: impl FnMut() -> Option<(u64, u64, u32)>,
 ) -> Option<u64> {
-    use crate::arch::{cpu, pit};
-    let ticks = pit::ticks_for_micros(window_us);
+    use crate::arch::cpu;
     let mut rates = [0u64; N];
     for rate in rates.iter_mut() {
         let was_enabled = cpu::disable_interrupts_save();
-        let measured = pit::measure_paired(ticks, &mut sample);
+        let measured = measure();
         cpu::restore_interrupts(was_enabled);
         let (start, end, elapsed) = measured?;
         let delta = if counts_down {
@@ -154,14 +153,31 @@ pub fn median_rate<const N: usize>(
         } else {
             end.wrapping_sub(start)
         };
-        *rate = rate_from_reference(delta, u64::from(elapsed), pit::PIT_HZ);
+        *rate = rate_from_reference(delta, u64::from(elapsed), ref_hz);
     }
     rates.sort_unstable();
     Some(rates[N / 2])
 }
 
+/// Median of `N` rate measurements of a counter read by `sample`, each over `window_us`
+/// microseconds of PIT channel 2 with simultaneous readings (see `arch::refclock`), or `None`
+/// without a working PIT.
+#[cfg(target_os = "none")]
+pub fn median_rate<const N: usize>(
+    window_us: u32,
+    mut sample: impl FnMut() -> u64,
+    counts_down: bool,
+) -> Option<u64> {
+    use crate::arch::pit;
+    let ticks = pit::ticks_for_micros(window_us);
+    median_of::<N>(counts_down, pit::PIT_HZ, || {
+        pit::measure_paired(ticks, &mut sample)
+    })
+}
+
 /// How the TSC rate was found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
 pub enum TscSource {
     /// Measured against PIT channel 2.
     Pit,
@@ -171,6 +187,25 @@ pub enum TscSource {
     Cpuid,
     /// Unknown: time reads zero.
     Unknown,
+}
+
+/// The [`TscSource`] of the rate in use.
+static TSC_SOURCE: AtomicU8 = AtomicU8::new(TscSource::Unknown as u8);
+
+#[cfg(target_os = "none")]
+fn set_tsc(hz: u64, source: TscSource) {
+    TSC_HZ.store(hz, Ordering::Relaxed);
+    TSC_SOURCE.store(source as u8, Ordering::Relaxed);
+}
+
+/// How the TSC rate in use was found.
+pub fn tsc_source() -> TscSource {
+    match TSC_SOURCE.load(Ordering::Relaxed) {
+        x if x == TscSource::Pit as u8 => TscSource::Pit,
+        x if x == TscSource::PmTimer as u8 => TscSource::PmTimer,
+        x if x == TscSource::Cpuid as u8 => TscSource::Cpuid,
+        _ => TscSource::Unknown,
+    }
 }
 
 /// The TSC rate the CPU states: the hypervisor timing leaf (0x40000010, kHz), else leaf 0x15
@@ -217,7 +252,7 @@ pub fn calibrate() -> TscSource {
             None => (0, TscSource::Unknown),
         },
     };
-    TSC_HZ.store(hz, Ordering::Relaxed);
+    set_tsc(hz, source);
     source
 }
 
@@ -230,21 +265,11 @@ pub fn calibrate_with_pm_timer(port: u16, bits: u32) -> Option<u64> {
     // SAFETY: the port comes from the FADT's PM timer block.
     let timer = unsafe { pmtimer::PmTimer::new(port, bits) };
     let ticks = (pmtimer::PM_TIMER_HZ * 3 / 1000) as u32; // 3 ms
-    let mut rates = [0u64; 3];
-    for rate in rates.iter_mut() {
-        let was = cpu::disable_interrupts_save();
-        let measured = timer.measure_paired(ticks, cpu::rdtsc);
-        cpu::restore_interrupts(was);
-        let (start, end, elapsed) = measured?;
-        *rate = rate_from_reference(
-            end.wrapping_sub(start),
-            u64::from(elapsed),
-            pmtimer::PM_TIMER_HZ,
-        );
-    }
-    rates.sort_unstable();
-    TSC_HZ.store(rates[1], Ordering::Relaxed);
-    Some(rates[1])
+    let hz = median_of::<3>(false, pmtimer::PM_TIMER_HZ, || {
+        timer.measure_paired(ticks, cpu::rdtsc)
+    })?;
+    set_tsc(hz, TscSource::PmTimer);
+    Some(hz)
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use crate::images::{self, Kernel};
-use crate::qemu::{self, Display, Knobs, Running, Vm};
+use crate::qemu::{self, Knobs, Running, Vm};
 
 /// Boots per boot-time figure.
 const BOOT_RUNS: usize = 5;
@@ -32,23 +32,15 @@ fn boot_once(
     wait_exit: bool,
 ) -> Result<(f64, String), String> {
     let dir = images::build_dir().join("bench");
-    let esp = dir.join("esp");
     let conf = images::project_conf(Some(cmdline), Some(false))?;
-    images::stage_esp(&esp, efi, Some(kernel), Some(&conf))?;
-    let img = dir.join("esp.img");
-    images::esp_image(&esp, &img)?;
-    let vm = Vm {
-        knobs: Knobs::for_tests(),
-        ovmf: qemu::find_ovmf()?,
-        vars_copy: dir.join("OVMF_VARS.fd"),
-        image: Some((img, qemu::ImageKind::Disk)),
-        display: Display::Headless,
-        qmp: None,
-        gdb: false,
-        test_devices: true,
-        interactive: false,
-    };
-    let mut running = Running::spawn(vm.command()?, None)?;
+    let img = images::esp_disk(&dir, efi, kernel, &conf)?;
+    let vm = Vm::headless(
+        Knobs::for_tests(),
+        qemu::find_ovmf()?,
+        &dir,
+        (img, qemu::ImageKind::Disk),
+    );
+    let mut running = Running::spawn(vm.command()?, vm.qmp.clone())?;
     if !running.wait_for("boot: ready in", Duration::from_secs(90)) {
         let out = running.kill();
         return Err(format!("no `boot: ready` ({})", qemu::describe(&out)));

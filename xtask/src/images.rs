@@ -160,6 +160,16 @@ pub fn stage_esp(
     Ok(())
 }
 
+/// Stages an ESP for `kernel` and `conf` in `dir/esp` and packs it into `dir/esp.img`, the
+/// disk a headless boot uses; returns the image's path.
+pub fn esp_disk(dir: &Path, efi: &Path, kernel: &Path, conf: &str) -> Result<PathBuf, String> {
+    let esp = dir.join("esp");
+    stage_esp(&esp, efi, Some(kernel), Some(conf))?;
+    let image = dir.join("esp.img");
+    esp_image(&esp, &image)?;
+    Ok(image)
+}
+
 /// Packs the ESP directory `dir` into a FAT32 image `out` with mtools (`mformat`, `mcopy`).
 ///
 /// QEMU attaches the image as a disk with `snapshot=on`, so the guest can never write back

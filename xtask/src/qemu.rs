@@ -181,6 +181,22 @@ pub enum ImageKind {
 }
 
 impl Vm {
+    /// A headless VM for the harness, benches and screenshots: booting `image`, with the test
+    /// devices, and the OVMF variable copy and a QMP socket in `dir`.
+    pub fn headless(knobs: Knobs, ovmf: Ovmf, dir: &Path, image: (PathBuf, ImageKind)) -> Self {
+        Self {
+            knobs,
+            ovmf,
+            vars_copy: dir.join("OVMF_VARS.fd"),
+            image: Some(image),
+            display: Display::Headless,
+            qmp: Some(dir.join("qmp.sock")),
+            gdb: false,
+            test_devices: true,
+            interactive: false,
+        }
+    }
+
     /// Builds the command line.
     pub fn command(&self) -> Result<Command, String> {
         std::fs::copy(&self.ovmf.vars, &self.vars_copy).map_err(|e| {

@@ -95,21 +95,13 @@ pub fn screenshot(out: &std::path::Path) -> Result<(), String> {
     let cmdline = images::cmdline_from_env();
     let conf = images::project_conf(Some(cmdline.as_deref().unwrap_or("log=info")), None)?;
     let dir = images::build_dir().join("screenshot");
-    let esp = dir.join("esp");
-    images::stage_esp(&esp, &efi, Some(&kernel), Some(&conf))?;
-    let esp_img = dir.join("esp.img");
-    images::esp_image(&esp, &esp_img)?;
-    let vm = Vm {
-        knobs: Knobs::for_tests(),
-        ovmf: qemu::find_ovmf()?,
-        vars_copy: dir.join("OVMF_VARS.fd"),
-        image: Some((esp_img, qemu::ImageKind::Disk)),
-        display: Display::Headless,
-        qmp: Some(dir.join("qmp.sock")),
-        gdb: false,
-        test_devices: true,
-        interactive: false,
-    };
+    let esp_img = images::esp_disk(&dir, &efi, &kernel, &conf)?;
+    let vm = Vm::headless(
+        Knobs::for_tests(),
+        qemu::find_ovmf()?,
+        &dir,
+        (esp_img, qemu::ImageKind::Disk),
+    );
     let mut running = qemu::Running::spawn(vm.command()?, vm.qmp.clone())?;
     if !running.wait_for("boot: ready in", Duration::from_secs(90)) {
         let outcome = running.kill();

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use crate::images::{self, Kernel};
 use crate::ktap;
-use crate::qemu::{self, Display, Knobs, Outcome, Running, Vm};
+use crate::qemu::{self, Knobs, Outcome, Running, Vm};
 use crate::screen;
 
 /// Time limit of one boot.
@@ -319,26 +319,12 @@ fn run_boot(spec: &BootSpec, shared: &Shared) -> BootResult {
     };
     let fail =
         |result: &mut BootResult, why: String| result.results.push((spec.name.clone(), false, why));
-    let esp = dir.join("esp");
     let kernel = match spec.kernel {
         Kernel::Normal => &shared.normal_kernel,
         Kernel::Test => &shared.test_kernel,
     };
-    if let Err(e) = images::stage_esp(&esp, &shared.efi, Some(kernel), spec.conf.as_deref()) {
-        fail(&mut result, e);
-        return result;
-    }
-    if let Some(bytes) = &spec.kernel_bytes
-        && let Err(e) = std::fs::write(esp.join("boot/kernel"), bytes)
-    {
-        fail(&mut result, format!("cannot write the bad kernel: {e}"));
-        return result;
-    }
     let medium = match spec.iso {
-        None => {
-            let esp_img = dir.join("esp.img");
-            images::esp_image(&esp, &esp_img).map(|()| (esp_img, qemu::ImageKind::Disk))
-        }
+        None => esp_medium(spec, shared, kernel, &dir),
         Some(kind) => {
             let iso = dir.join("kernel.iso");
             let conf = spec.conf.clone().unwrap_or_default();
@@ -353,17 +339,7 @@ fn run_boot(spec: &BootSpec, shared: &Shared) -> BootResult {
             return result;
         }
     };
-    let vm = Vm {
-        knobs: spec.knobs.clone(),
-        ovmf: shared.ovmf.clone(),
-        vars_copy: dir.join("OVMF_VARS.fd"),
-        image: Some(medium),
-        display: Display::Headless,
-        qmp: Some(dir.join("qmp.sock")),
-        gdb: false,
-        test_devices: true,
-        interactive: false,
-    };
+    let vm = Vm::headless(spec.knobs.clone(), shared.ovmf.clone(), &dir, medium);
     let running = match vm
         .command()
         .and_then(|cmd| Running::spawn(cmd, vm.qmp.clone()))
@@ -464,6 +440,24 @@ fn type_requested_keys(running: &mut Running) -> Result<(), String> {
         std::thread::sleep(Duration::from_millis(50));
     }
     Ok(())
+}
+
+/// The ESP disk image of a boot: its config (or none), its kernel (or the bad bytes it tests).
+fn esp_medium(
+    spec: &BootSpec,
+    shared: &Shared,
+    kernel: &Path,
+    dir: &Path,
+) -> Result<(PathBuf, qemu::ImageKind), String> {
+    let esp = dir.join("esp");
+    images::stage_esp(&esp, &shared.efi, Some(kernel), spec.conf.as_deref())?;
+    if let Some(bytes) = &spec.kernel_bytes {
+        std::fs::write(esp.join("boot/kernel"), bytes)
+            .map_err(|e| format!("cannot write the bad kernel: {e}"))?;
+    }
+    let image = dir.join("esp.img");
+    images::esp_image(&esp, &image)?;
+    Ok((image, qemu::ImageKind::Disk))
 }
 
 fn wait_then_kill(mut running: Running, needles: &[&str]) -> Outcome {

@@ -59,6 +59,17 @@ struct State {
     info: InterruptInfo,
 }
 
+impl State {
+    /// The IOAPIC serving `gsi` and its pin there, by the MADT rule in [`InterruptInfo::io_apic_for`].
+    fn io_apic_for(&self, gsi: u32) -> Option<(&IoApicUnit, u32)> {
+        let unit_of = |info: &IoApicInfo| self.io_apics.iter().find(|u| u.info == *info);
+        let (info, pin) = self
+            .info
+            .io_apic_for(gsi, |a| unit_of(a).map_or(0, |u| u.pins))?;
+        Some((unit_of(&info)?, pin))
+    }
+}
+
 static STATE: spin::Once<State> = spin::Once::new();
 /// Driver handlers of ISA IRQs 0-15 (0 = none), as `fn()` addresses.
 static HANDLERS: [AtomicUsize; 16] = [const { AtomicUsize::new(0) }; 16];
@@ -324,13 +335,9 @@ pub fn register_isa(irq: u8, handler: fn()) -> Result<(), IrqError> {
     match (&state.lapic, state.mode) {
         (Some(lapic), Mode::Apic { .. }) => {
             let route = state.info.route_isa(irq);
-            let unit = state
-                .io_apics
-                .iter()
-                .filter(|u| route.gsi >= u.info.gsi_base && route.gsi - u.info.gsi_base < u.pins)
-                .max_by_key(|u| u.info.gsi_base)
+            let (unit, pin) = state
+                .io_apic_for(route.gsi)
                 .ok_or(IrqError::NoIoApic(route.gsi))?;
-            let pin = route.gsi - unit.info.gsi_base;
             unit.regs.route(
                 pin,
                 IRQ_BASE + irq,
@@ -360,11 +367,8 @@ pub fn register_isa(irq: u8, handler: fn()) -> Result<(), IrqError> {
 pub fn isa_redirection(irq: u8) -> Option<u32> {
     let state = state()?;
     let route = state.info.route_isa(irq);
-    let unit = state
-        .io_apics
-        .iter()
-        .find(|u| route.gsi >= u.info.gsi_base && route.gsi - u.info.gsi_base < u.pins)?;
-    Some(unit.regs.entry_low(route.gsi - unit.info.gsi_base))
+    let (unit, pin) = state.io_apic_for(route.gsi)?;
+    Some(unit.regs.entry_low(pin))
 }
 
 fn isa_entry(frame: &mut TrapFrame) {

@@ -56,26 +56,24 @@ pub fn stack_area() -> Option<(u64, u64)> {
     STATE.lock().as_ref().map(|s| (s.stack_base, SLOT_SIZE))
 }
 
+/// A frame from `frames`, zeroed through the HHDM at `hhdm`.
+fn zeroed_frame(frames: &mut EarlyFrames<'static>, hhdm: u64) -> Option<u64> {
+    let frame = frames.allocate()?;
+    // SAFETY: the frame is usable RAM just taken from the allocator (unused), and the HHDM
+    // maps usable RAM under every base revision.
+    unsafe { core::ptr::write_bytes((frame + hhdm) as *mut u8, 0, 4096) };
+    Some(frame)
+}
+
 impl State {
     fn zeroed_frame(&mut self) -> Option<u64> {
-        let frame = self.frames.allocate()?;
-        // SAFETY: the frame is usable RAM just taken from the allocator (unused), and the HHDM
-        // maps usable RAM under every base revision.
-        unsafe { core::ptr::write_bytes((frame + self.hhdm) as *mut u8, 0, 4096) };
-        Some(frame)
+        zeroed_frame(&mut self.frames, self.hhdm)
     }
 
     fn map_page(&mut self, virt: u64, phys: u64, flags: PageFlags) -> Result<(), MapError> {
-        let hhdm = self.hhdm;
-        let frames = &mut self.frames;
-        let mut next = || {
-            let f = frames.allocate()?;
-            // SAFETY: as in `zeroed_frame`.
-            unsafe { core::ptr::write_bytes((f + hhdm) as *mut u8, 0, 4096) };
-            Some(f)
-        };
+        let (frames, hhdm) = (&mut self.frames, self.hhdm);
         self.tables
-            .map(virt, phys, flags, &mut next)
+            .map(virt, phys, flags, &mut || zeroed_frame(frames, hhdm))
             .map_err(MapError::from)
     }
 }

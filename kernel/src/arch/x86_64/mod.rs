@@ -10,6 +10,7 @@ pub mod pit;
 pub mod pmtimer;
 pub mod ps2;
 pub mod qemu;
+pub mod refclock;
 pub mod serial;
 pub mod trap;
 pub mod vga;

@@ -39,43 +39,15 @@ fn read_channel2() -> u16 {
     }
 }
 
-/// Longest a (sample, PIT count) reading may take, in TSC cycles, to count as simultaneous.
-/// Far above the few microseconds a reading takes, far below a preemption (milliseconds).
-const PAIR_MAX_CYCLES: u64 = 200_000;
-
-/// Takes `sample()` and the PIT count back to back; retries (a bounded number of times) until
-/// the pair took less than [`PAIR_MAX_CYCLES`] (the CPU was not taken away in between).
-fn paired<T>(sample: &mut impl FnMut() -> T) -> (T, u16) {
-    let mut attempt = 0;
-    loop {
-        let before = super::cpu::rdtsc();
-        let value = sample();
-        let count = read_channel2();
-        attempt += 1;
-        if super::cpu::rdtsc().wrapping_sub(before) < PAIR_MAX_CYCLES || attempt >= 64 {
-            return (value, count);
-        }
-    }
-}
-
-/// Reads of the count after which a PIT that has not moved is declared absent (a read takes
-/// about a microsecond on hardware, so this is well over the longest interval measured).
-const STALL_READS: u32 = 2_000_000;
-
 /// Measures `sample` over at least `ticks` PIT ticks (below 65536) with simultaneous
-/// readings: returns (first value, last value, PIT ticks between them), or `None` when the
-/// counter does not advance (no working PIT).
-///
-/// Unlike [`measure`], which reads `sample` only after noticing the countdown's end (late by
-/// however long the CPU was away at that moment: an SMI, or a host descheduling a virtual
-/// CPU), each reading here pairs `sample` with the PIT's latched count at the same instant,
-/// so time the CPU spends elsewhere during the interval does not skew the result (as long as
-/// it stays below the counter's 55 ms period; callers take the median of several windows).
-pub fn measure_paired<T>(ticks: u16, mut sample: impl FnMut() -> T) -> Option<(T, T, u32)> {
+/// readings (see `refclock`): returns (first value, last value, PIT ticks between them), or
+/// `None` when the counter does not advance (no working PIT).
+pub fn measure_paired<T>(ticks: u16, sample: impl FnMut() -> T) -> Option<(T, T, u32)> {
     let mut control = Port::<u8>::new(NMI_STATUS_CONTROL);
     let mut command = Port::<u8>::new(COMMAND);
     let mut data = Port::<u8>::new(CHANNEL2_DATA);
-    // SAFETY: as in `measure`: channel 2 with the speaker off, port 0x61 restored at the end.
+    // SAFETY: channel 2 drives only the speaker, which stays off; port 0x61 is restored at
+    // the end. No memory is touched.
     let saved = unsafe {
         let saved = control.read();
         control.write((saved & !SPEAKER) | GATE2);
@@ -87,22 +59,17 @@ pub fn measure_paired<T>(ticks: u16, mut sample: impl FnMut() -> T) -> Option<(T
     };
     // Let the counter load its first count.
     let _ = read_channel2();
-    let (first, c0) = paired(&mut sample);
-    let wanted = u32::from(ticks.max(1));
-    let elapsed = |c: u16| u32::from(c0.wrapping_sub(c));
-    let mut reads = 0u32;
-    let mut reached = false;
-    while reads < STALL_READS {
-        if elapsed(read_channel2()) >= wanted {
-            reached = true;
-            break;
-        }
-        reads += 1;
-    }
-    let (last, c1) = paired(&mut sample);
+    // The count runs down, modulo 65536.
+    let elapsed = |c0: u32, c: u32| u32::from((c0 as u16).wrapping_sub(c as u16));
+    let result = super::refclock::measure_paired(
+        || u32::from(read_channel2()),
+        elapsed,
+        u32::from(ticks),
+        sample,
+    );
     // SAFETY: restores the gate/speaker bits as found.
     unsafe { control.write(saved) };
-    reached.then(|| (first, last, elapsed(c1)))
+    result
 }
 
 /// Number of PIT ticks in `micros` microseconds, clamped to what one countdown can measure.

@@ -6,11 +6,6 @@ use x86_64::instructions::port::Port;
 /// Input clock of the PM timer in Hz.
 pub const PM_TIMER_HZ: u64 = 3_579_545;
 
-/// Longest a (sample, timer) reading may take, in TSC cycles, to count as simultaneous.
-const PAIR_MAX_CYCLES: u64 = 200_000;
-/// Reads after which a timer that has not moved is declared dead.
-const STALL_READS: u32 = 2_000_000;
-
 /// A PM timer at `port`, `bits` wide (24 or 32).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PmTimer {
@@ -36,30 +31,15 @@ impl PmTimer {
         unsafe { Port::<u32>::new(self.port).read() & self.mask }
     }
 
-    /// Measures `sample` over at least `ticks` timer ticks with readings paired back to back
-    /// with the timer (as `pit::measure_paired` does): (first, last, ticks elapsed), or `None`
-    /// when the counter does not advance.
-    pub fn measure_paired<T>(
-        &self,
-        ticks: u32,
-        mut sample: impl FnMut() -> T,
-    ) -> Option<(T, T, u32)> {
-        let mut paired = || {
-            let mut attempt = 0;
-            loop {
-                let before = super::cpu::rdtsc();
-                let value = sample();
-                let count = self.read();
-                attempt += 1;
-                if super::cpu::rdtsc().wrapping_sub(before) < PAIR_MAX_CYCLES || attempt >= 64 {
-                    return (value, count);
-                }
-            }
-        };
-        let (first, c0) = paired();
-        let elapsed = |c: u32| c.wrapping_sub(c0) & self.mask;
-        let reached = (0..STALL_READS).any(|_| elapsed(self.read()) >= ticks);
-        let (last, c1) = paired();
-        reached.then(|| (first, last, elapsed(c1)))
+    /// Measures `sample` over at least `ticks` timer ticks with simultaneous readings (see
+    /// `refclock`): (first, last, ticks elapsed), or `None` when the counter does not advance.
+    pub fn measure_paired<T>(&self, ticks: u32, sample: impl FnMut() -> T) -> Option<(T, T, u32)> {
+        let mask = self.mask;
+        super::refclock::measure_paired(
+            || self.read(),
+            |c0, c| c.wrapping_sub(c0) & mask,
+            ticks,
+            sample,
+        )
     }
 }
