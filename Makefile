@@ -10,11 +10,13 @@
 # Knobs (environment or make variables): MACHINE (q35), MEM (512M), SMP (1), ACCEL (tcg),
 # CPU (max), CMDLINE (kernel command line), QEMUFLAGS (extra QEMU options),
 # LIMINE_DIR (use real Limine's files from an unpacked binary release).
+# TESTS (make test only: comma-separated name fragments selecting layers and boots, e.g.
+# TESTS=host or TESTS=ktest-pic,loader-; standalone boots are listed by the first KTAP boot).
 
 CARGO ?= cargo
 XTASK := $(CARGO) run --quiet --release --package xtask --
 
-export MACHINE MEM SMP ACCEL CPU CMDLINE QEMUFLAGS LIMINE_DIR OVMF_CODE OVMF_VARS
+export MACHINE MEM SMP ACCEL CPU CMDLINE QEMUFLAGS LIMINE_DIR OVMF_CODE OVMF_VARS TESTS
 
 .PHONY: all deps build run debug test iso run-iso bench lint clean
 

@@ -629,11 +629,32 @@ fn run_boots(
     standalone
 }
 
+/// The `TESTS` knob: comma-separated name fragments. When set, only the layers and boots whose
+/// name contains one of them run (`host` selects the host tests); unset runs everything.
+fn selection() -> Option<Vec<String>> {
+    let raw = std::env::var("TESTS").ok()?;
+    let parts: Vec<String> = raw
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(String::from)
+        .collect();
+    (!parts.is_empty()).then_some(parts)
+}
+
+fn selected(selection: Option<&[String]>, name: &str) -> bool {
+    selection.is_none_or(|parts| parts.iter().any(|p| name.contains(p.as_str())))
+}
+
 /// Runs every test layer; returns whether everything passed.
 pub fn test() -> Result<bool, String> {
     crate::deps::ensure()?;
+    let selection = selection();
+    let selection = selection.as_deref();
     let mut tally = Tally::default();
-    host_tests(&mut tally);
+    if selected(selection, "host") {
+        host_tests(&mut tally);
+    }
 
     let shared = Shared {
         ovmf: qemu::find_ovmf()?,
@@ -650,12 +671,13 @@ pub fn test() -> Result<bool, String> {
             "bundled loader"
         }
     );
-    let first = first_wave(real, &shared.test_kernel)?;
+    let mut first = first_wave(real, &shared.test_kernel)?;
+    first.retain(|spec| selected(selection, &spec.name));
     let mut standalone = run_boots(first, &shared, &mut tally);
     // Every KTAP boot lists the same standalone tests; boot each once.
     standalone.sort();
     standalone.dedup_by(|a, b| a.0 == b.0);
-    let second: Vec<BootSpec> = standalone
+    let mut second: Vec<BootSpec> = standalone
         .into_iter()
         .map(|(name, expect)| BootSpec {
             name: format!("standalone-{}", name.rsplit("::").next().unwrap_or(&name)),
@@ -667,13 +689,14 @@ pub fn test() -> Result<bool, String> {
             iso: None,
         })
         .collect();
-    if second.is_empty() {
+    if second.is_empty() && selection.is_none() {
         tally.fail(
             "standalone tests",
             "the main boot listed no standalone tests",
             String::new(),
         );
     }
+    second.retain(|spec| selected(selection, &spec.name));
     run_boots(second, &shared, &mut tally);
 
     for (name, details) in &tally.failures {
