@@ -1,7 +1,9 @@
 //! The bundled Limine-protocol loader's pure logic, host-testable with `cargo test -p loader`.
 //!
-//! Nothing here touches firmware or hardware: `main.rs` (UEFI glue) reads files, allocates
-//! memory and switches to the kernel, and calls into these modules for every decision.
+//! Nothing here touches firmware or hardware, and the compiler holds it to that
+//! (`forbid(unsafe_code)`): the binary's UEFI glue (`firmware/`) reads files, allocates memory
+//! and switches to the kernel, and calls into these modules for every decision (see
+//! docs/architecture.md, "Unsafe").
 //!
 //! - [`config`]: `limine.conf` parser.
 //! - [`elf`]: ELF64 validation, load planning, segment copying, relocation, KASLR slide.
@@ -13,6 +15,7 @@
 //! - [`video`]: display mode choice and pixel layouts.
 
 #![cfg_attr(not(test), no_std)]
+#![forbid(unsafe_code)]
 
 extern crate alloc;
 

@@ -153,6 +153,14 @@ unsafe extern "sysv64" fn trampoline(args: *const HandoffArgs) -> ! {
     )
 }
 
+/// Stops this CPU for good (interrupts off, `hlt` in a loop).
+pub fn halt() -> ! {
+    loop {
+        // SAFETY: `cli; hlt` only stops this CPU; nothing else runs afterwards.
+        unsafe { asm!("cli", "hlt", options(nomem, nostack)) };
+    }
+}
+
 fn outb(port: u16, value: u8) {
     // SAFETY: only called for the 8259 PIC data ports, where a write sets the interrupt mask.
     unsafe {

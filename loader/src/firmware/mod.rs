@@ -15,7 +15,7 @@ pub mod alloc;
 pub mod console;
 mod display;
 mod files;
-mod handoff;
+pub mod handoff;
 mod responses;
 
 use ::alloc::string::{String, ToString};
@@ -279,10 +279,7 @@ pub fn boot() -> Result<core::convert::Infallible, LoadError> {
         Err(e) => {
             say!("loader: fatal after leaving boot services: {e}");
             say!("loader: the machine is halted; reset it.");
-            loop {
-                // SAFETY: `cli; hlt` stops this CPU; nothing else runs.
-                unsafe { core::arch::asm!("cli", "hlt") };
-            }
+            handoff::halt()
         }
     }
 }
