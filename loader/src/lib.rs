@@ -10,6 +10,7 @@
 //! - [`memmap`]: UEFI memory map to Limine memory map conversion.
 //! - [`paging`]: 4-level page-table builder over an abstract physical memory.
 //! - [`protocol`]: request IDs, base revision tag, request scan, response layouts.
+//! - [`boot`]: the boot sequence and its errors.
 //! - [`acpi`]: RSDP/XSDT/MADT walk to find the IOAPICs to mask at hand-off.
 //! - [`clock`]: firmware calendar time to UNIX time.
 //! - [`video`]: display mode choice and pixel layouts.
@@ -20,6 +21,7 @@
 extern crate alloc;
 
 pub mod acpi;
+pub mod boot;
 pub mod clock;
 pub mod config;
 pub mod elf;

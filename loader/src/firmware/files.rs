@@ -4,6 +4,8 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
 
+use loader::boot::{EfiStatus, FileError};
+
 use uefi::boot::{self, MemoryType, ScopedProtocol};
 use uefi::proto::media::file::{File, FileAttribute, FileInfo, FileMode, RegularFile};
 use uefi::proto::media::fs::SimpleFileSystem;
@@ -27,31 +29,8 @@ impl PageFile {
     }
 }
 
-/// Why a file could not be read.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum FileError {
-    /// The volume of the loader could not be opened.
-    NoVolume(Status),
-    /// The path is not valid UCS-2.
-    BadPath(String),
-    /// No such file.
-    NotFound(String),
-    /// The firmware failed while reading.
-    Io(String, Status),
-    /// Out of memory for the file.
-    NoMemory(String, usize),
-}
-
-impl fmt::Display for FileError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::NoVolume(s) => write!(f, "cannot open the boot volume: {s:?}"),
-            Self::BadPath(p) => write!(f, "path {p} cannot be expressed for the firmware"),
-            Self::NotFound(p) => write!(f, "{p}: not found on the boot volume"),
-            Self::Io(p, s) => write!(f, "{p}: read error {s:?}"),
-            Self::NoMemory(p, n) => write!(f, "{p}: no memory for {n} bytes"),
-        }
-    }
+fn status(s: Status) -> EfiStatus {
+    EfiStatus(s.0)
 }
 
 /// The boot volume.
@@ -69,7 +48,7 @@ impl Volume {
     /// Opens the file system the loader image came from.
     pub fn boot() -> Result<Self, FileError> {
         let fs = boot::get_image_file_system(boot::image_handle())
-            .map_err(|e| FileError::NoVolume(e.status()))?;
+            .map_err(|e| FileError::NoVolume(status(e.status())))?;
         Ok(Self { fs })
     }
 
@@ -83,12 +62,12 @@ impl Volume {
         let mut root = self
             .fs
             .open_volume()
-            .map_err(|e| FileError::Io(path.into(), e.status()))?;
+            .map_err(|e| FileError::Io(path.into(), status(e.status())))?;
         let handle = root
             .open(&name, FileMode::Read, FileAttribute::empty())
             .map_err(|e| match e.status() {
                 Status::NOT_FOUND => FileError::NotFound(path.into()),
-                s => FileError::Io(path.into(), s),
+                s => FileError::Io(path.into(), status(s)),
             })?;
         handle
             .into_regular_file()
@@ -98,7 +77,7 @@ impl Volume {
     fn size(file: &mut RegularFile, path: &str) -> Result<usize, FileError> {
         let info = file
             .get_boxed_info::<FileInfo>()
-            .map_err(|e| FileError::Io(path.into(), e.status()))?;
+            .map_err(|e| FileError::Io(path.into(), status(e.status())))?;
         usize::try_from(info.file_size()).map_err(|_| FileError::NoMemory(path.into(), usize::MAX))
     }
 
@@ -107,9 +86,9 @@ impl Volume {
         while done < buf.len() {
             let n = file
                 .read(&mut buf[done..])
-                .map_err(|e| FileError::Io(path.into(), e.status()))?;
+                .map_err(|e| FileError::Io(path.into(), status(e.status())))?;
             if n == 0 {
-                return Err(FileError::Io(path.into(), Status::END_OF_FILE));
+                return Err(FileError::Io(path.into(), status(Status::END_OF_FILE)));
             }
             done += n;
         }

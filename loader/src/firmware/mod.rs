@@ -18,74 +18,19 @@ mod files;
 pub mod handoff;
 mod responses;
 
-use ::alloc::string::{String, ToString};
+use ::alloc::string::String;
 use ::alloc::vec::Vec;
-use core::fmt;
 
 use uefi::boot::MemoryType;
 use uefi::mem::memory_map::MemoryMap;
 
-use loader::config::{self, Builtins, Resource, Timeout};
+use loader::boot::{FileError, LoadError};
+use loader::config::{self, Builtins, Timeout};
 use loader::protocol::{self, Feature};
 use loader::{acpi, elf, memmap};
 
-use self::files::{FileError, Volume};
+use self::files::Volume;
 use crate::say;
-
-/// A failure before the hand-off; the machine is still in the firmware's hands.
-#[derive(Debug)]
-pub enum LoadError {
-    /// No configuration file anywhere the loader looks.
-    NoConfig,
-    /// The configuration file is not UTF-8.
-    ConfigNotText(String),
-    /// The configuration file does not parse.
-    Config(config::ConfigError),
-    /// No bootable entry, or the chosen one cannot be booted.
-    Entry(config::BootEntryError),
-    /// The kernel path names a volume the loader cannot reach.
-    UnsupportedResource(String),
-    /// A file could not be read.
-    File(FileError),
-    /// The kernel file is not a loadable kernel.
-    Elf(String, elf::ElfError),
-    /// The kernel's requests are malformed.
-    Scan(protocol::ScanError),
-    /// The kernel asks for a base revision this loader refuses.
-    Revision(protocol::RevisionError),
-    /// The kernel needs something the loader cannot give.
-    Unsupported(String),
-    /// The firmware refused memory.
-    OutOfMemory(&'static str),
-}
-
-impl fmt::Display for LoadError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::NoConfig => write!(
-                f,
-                "limine.conf not found on the boot volume (looked for {})",
-                config::CONFIG_SEARCH_PATHS.join(", ")
-            ),
-            Self::ConfigNotText(path) => write!(f, "{path} is not UTF-8 text"),
-            Self::Config(e) => write!(f, "{e}"),
-            Self::Entry(e) => write!(f, "{e}"),
-            Self::UnsupportedResource(p) => write!(
-                f,
-                "kernel path {p}: the bundled loader reads files from boot() only (its own volume)"
-            ),
-            Self::File(FileError::NotFound(p)) => {
-                write!(f, "kernel file boot():{p} not found on the boot volume")
-            }
-            Self::File(e) => write!(f, "{e}"),
-            Self::Elf(path, e) => write!(f, "kernel boot():{path} cannot be loaded: {e}"),
-            Self::Scan(e) => write!(f, "kernel requests: {e}"),
-            Self::Revision(e) => write!(f, "{e}"),
-            Self::Unsupported(what) => write!(f, "{what}"),
-            Self::OutOfMemory(what) => write!(f, "out of memory for {what}"),
-        }
-    }
-}
 
 /// The loader's name in the Bootloader Info response (its own, not "Limine").
 pub const LOADER_NAME: &str = "bundled-loader";
@@ -98,8 +43,7 @@ fn read_config(volume: &mut Volume) -> Result<(String, config::Config), LoadErro
     for path in config::CONFIG_SEARCH_PATHS {
         match volume.read(path) {
             Ok(bytes) => {
-                let text = String::from_utf8(bytes)
-                    .map_err(|_| LoadError::ConfigNotText((*path).into()))?;
+                let text = String::from_utf8(bytes).map_err(|_| LoadError::ConfigNotText(path))?;
                 let cfg =
                     config::parse_with(&text, &Builtins::UEFI_X86_64).map_err(LoadError::Config)?;
                 return Ok(((*path).into(), cfg));
@@ -119,11 +63,7 @@ pub fn boot() -> Result<core::convert::Infallible, LoadError> {
     if cpu.la57_active {
         // Switching from 5- to 4-level paging needs a detour through 32-bit mode (paging off),
         // which this loader does not implement; refuse while the firmware can still report it.
-        return Err(LoadError::Unsupported(
-            "the firmware runs 5-level paging; the bundled loader hands off with 4-level paging \
-             only (use real Limine, or firmware/QEMU settings without 5-level paging)"
-                .into(),
-        ));
+        return Err(LoadError::FiveLevelFirmware);
     }
     let mut volume = Volume::boot().map_err(LoadError::File)?;
     let (config_path, cfg) = read_config(&mut volume)?;
@@ -146,21 +86,20 @@ pub fn boot() -> Result<core::convert::Infallible, LoadError> {
             );
         }
     }
-    let kernel_path = entry
+    // `check_bootable` refused entries without a kernel path on `boot()`, compressed or hashed.
+    let path = entry
         .kernel_path
         .as_ref()
-        .ok_or_else(|| LoadError::Unsupported("entry has no kernel_path".into()))?;
-    if kernel_path.resource != Resource::Boot(None)
-        || kernel_path.compressed
-        || kernel_path.hash.is_some()
-    {
-        return Err(LoadError::UnsupportedResource(kernel_path.to_string()));
-    }
-    let path = kernel_path.path.clone();
+        .map(|k| k.path.clone())
+        .unwrap_or_default();
     let file = volume
         .read_pages(&path, MemoryType::LOADER_DATA)
-        .map_err(LoadError::File)?;
-    let image = elf::parse(file.bytes()).map_err(|e| LoadError::Elf(path.clone(), e))?;
+        .map_err(LoadError::KernelFile)?;
+    let elf_error = |error| LoadError::Elf {
+        path: path.clone(),
+        error,
+    };
+    let image = elf::parse(file.bytes()).map_err(elf_error)?;
     let kaslr = entry.kaslr.unwrap_or(false);
     let slide = elf::choose_slide(&image, handoff::random_u64(cpu), kaslr);
     let block_size = usize::try_from(image.image_size())
@@ -175,8 +114,7 @@ pub fn boot() -> Result<core::convert::Infallible, LoadError> {
     // SAFETY: `block` is a fresh allocation of `block_size` bytes (rounded up to pages) that
     // nothing else references.
     let block_bytes = unsafe { core::slice::from_raw_parts_mut(block.as_ptr(), block_size) };
-    let loaded =
-        elf::load(&image, slide, block_bytes).map_err(|e| LoadError::Elf(path.clone(), e))?;
+    let loaded = elf::load(&image, slide, block_bytes).map_err(elf_error)?;
     let scan_len = usize::try_from(loaded.scan_len)
         .unwrap_or(block_size)
         .min(block_size);
@@ -190,8 +128,7 @@ pub fn boot() -> Result<core::convert::Infallible, LoadError> {
     let negotiated = protocol::negotiate(scan.tag.map(|t| t.requested_revision), cap)
         .map_err(LoadError::Revision)?;
     if let Some(tag) = &scan.tag {
-        protocol::write_tag(block_bytes, tag, &negotiated)
-            .map_err(|_| LoadError::Unsupported("base revision tag outside the image".into()))?;
+        protocol::write_tag(block_bytes, tag, &negotiated).map_err(LoadError::TagOutsideImage)?;
     }
     if verbose {
         say!(

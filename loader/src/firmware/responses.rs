@@ -7,7 +7,6 @@
 //! `ExitBootServices`: it converts the final memory map, fills the memory-map responses, builds
 //! the page tables from that map and returns the hand-off arguments.
 
-use ::alloc::string::String;
 use ::alloc::vec::Vec;
 use core::mem::size_of;
 
@@ -15,6 +14,7 @@ use uefi::boot::MemoryType;
 use uefi::mem::memory_map::{MemoryMap, MemoryMapOwned};
 use uefi::table::cfg::ConfigTableEntry;
 
+use loader::boot::{FinishError, LoadError};
 use loader::elf::LoadedInfo;
 use loader::memmap::{self, Overlay};
 use loader::paging::{Cache, MapFlags, Mapping, PageTableBuilder, PhysMemory};
@@ -24,7 +24,7 @@ use loader::{acpi, clock};
 use super::display::Display;
 use super::files::PageFile;
 use super::handoff::{self, HandoffArgs};
-use super::{HHDM_OFFSET, LOADER_NAME, LOADER_VERSION, LoadError};
+use super::{HHDM_OFFSET, LOADER_NAME, LOADER_VERSION};
 use crate::say;
 
 /// Physical memory as the firmware maps it: identity.
@@ -278,9 +278,7 @@ impl Plan {
                         p::PAGING_MODE_X86_64_4LVL
                     };
                     if min_mode > p::PAGING_MODE_X86_64_4LVL {
-                        return Err(LoadError::Unsupported(
-                            "the kernel requires 5-level paging (paging mode request min_mode), which the bundled loader does not provide".into(),
-                        ));
+                        return Err(LoadError::FiveLevelKernel { min_mode });
                     }
                     Some(arena.put(p::PagingModeResponse {
                         revision: 0,
@@ -303,9 +301,7 @@ impl Plan {
                             && requested < s.vaddr + s.memsz
                     });
                     if !inside_code {
-                        return Err(LoadError::Unsupported(::alloc::format!(
-                            "entry point request names {requested:#x}, which is not inside an executable segment"
-                        )));
+                        return Err(LoadError::EntryPointOutsideCode { requested });
                     }
                     entry = requested;
                     Some(arena.put(p::EntryPointResponse { revision: 0 })?)
@@ -500,19 +496,20 @@ impl Plan {
         regions: &[memmap::UefiRegion],
         final_map: &MemoryMapOwned,
         block: &mut [u8],
-    ) -> Result<HandoffArgs, String> {
+    ) -> Result<HandoffArgs, FinishError> {
         let rev = self.revision;
         let mut overlays = Vec::new();
         overlays.push(Overlay::executable(self.block_phys, self.image_size));
         if let Some((base, len)) = self.framebuffer {
             overlays.push(Overlay::framebuffer(base, len));
         }
-        let entries = memmap::build(regions, &overlays, rev)
-            .map_err(|e| ::alloc::format!("memory map: {e}"))?;
-        memmap::validate(&entries, rev)
-            .map_err(|e| ::alloc::format!("memory map self-check: {e}"))?;
+        let entries = memmap::build(regions, &overlays, rev).map_err(FinishError::Memmap)?;
+        memmap::validate(&entries, rev).map_err(FinishError::MemmapSelfCheck)?;
         if entries.len() > MEMMAP_CAPACITY {
-            return Err(::alloc::format!("memory map has {} entries", entries.len()));
+            return Err(FinishError::MemmapTooLarge {
+                entries: entries.len(),
+                capacity: MEMMAP_CAPACITY,
+            });
         }
 
         if let Some(req) = self.memmap_request {
@@ -538,7 +535,7 @@ impl Plan {
                     entry_count: entries.len() as u64,
                     entries: hhdm(self.memmap_pointers),
                 })
-                .map_err(|e| ::alloc::format!("{e}"))?;
+                .map_err(|_| FinishError::ResponsesFull)?;
             self.answers.push((req.response_offset(), hhdm(resp)));
         }
         if let Some(req) = self.efi_memmap_request {
@@ -552,20 +549,19 @@ impl Plan {
                     desc_size: meta.desc_size as u64,
                     desc_version: u64::from(meta.desc_version),
                 })
-                .map_err(|e| ::alloc::format!("{e}"))?;
+                .map_err(|_| FinishError::ResponsesFull)?;
             self.answers.push((req.response_offset(), hhdm(resp)));
         }
 
         // Every answer is in place: publish the response pointers.
         for (offset, value) in &self.answers {
-            p::write_u64(block, *offset, *value)
-                .map_err(|e| ::alloc::format!("response pointer: {e}"))?;
+            p::write_u64(block, *offset, *value).map_err(FinishError::ResponsePointer)?;
         }
 
-        let pool = self.pool.take().ok_or("page-table pool missing")?;
+        let pool = self.pool.take().unwrap_or(Pool { next: 0, end: 0 });
         let mut tables = PageTableBuilder::new(pool, self.nx)
             .map(|b| b.with_1g_pages(self.huge_1g))
-            .map_err(|e| ::alloc::format!("page tables: {e}"))?;
+            .map_err(FinishError::PageTables)?;
         for (start, end, cache) in hhdm_ranges(&entries, rev) {
             let flags = MapFlags {
                 cache,
@@ -573,14 +569,17 @@ impl Plan {
             };
             tables
                 .map(hhdm(start), start, end - start, flags)
-                .map_err(|e| ::alloc::format!("HHDM {start:#x}..{end:#x}: {e}"))?;
+                .map_err(|error| FinishError::Hhdm { start, end, error })?;
         }
         for s in &self.segments {
             let phys = self.block_phys + (s.page_start - self.image_start);
             let flags = MapFlags::kernel_segment(s.flags.writable(), s.flags.executable());
             tables
                 .map(s.page_start, phys, s.page_end - s.page_start, flags)
-                .map_err(|e| ::alloc::format!("kernel segment at {:#x}: {e}", s.page_start))?;
+                .map_err(|error| FinishError::KernelSegment {
+                    at: s.page_start,
+                    error,
+                })?;
         }
         let (tramp, tramp_len) = handoff::trampoline_span();
         tables
@@ -593,7 +592,7 @@ impl Plan {
                     ..MapFlags::HHDM
                 },
             )
-            .map_err(|e| ::alloc::format!("trampoline identity map: {e}"))?;
+            .map_err(FinishError::Trampoline)?;
         let pml4 = tables.pml4_phys();
         let efer = (1 << 8) | (1 << 10) | if self.nx { 1 << 11 } else { 0 };
         Ok(HandoffArgs {
