@@ -6,28 +6,12 @@ use core::fmt;
 
 use loader::boot::{EfiStatus, FileError};
 
+use super::alloc::UefiPages;
+
 use uefi::boot::{self, MemoryType, ScopedProtocol};
 use uefi::proto::media::file::{File, FileAttribute, FileInfo, FileMode, RegularFile};
 use uefi::proto::media::fs::SimpleFileSystem;
 use uefi::{CString16, Status};
-
-/// A file read into whole pages.
-#[derive(Debug)]
-pub struct PageFile {
-    /// Address of the first byte (page aligned, identity mapped).
-    pub addr: u64,
-    /// Size of the file in bytes.
-    pub size: usize,
-}
-
-impl PageFile {
-    /// The contents.
-    pub fn bytes(&self) -> &[u8] {
-        // SAFETY: `addr` points to `size` initialised bytes of pages this loader owns and
-        // never frees or writes again while the returned borrow lives.
-        unsafe { core::slice::from_raw_parts(self.addr as *const u8, self.size) }
-    }
-}
 
 fn status(s: Status) -> EfiStatus {
     EfiStatus(s.0)
@@ -106,18 +90,12 @@ impl Volume {
 
     /// Reads a file into freshly allocated pages of `ty` (e.g. the kernel ELF, which the
     /// Executable File response hands to the kernel page aligned).
-    pub fn read_pages(&mut self, path: &str, ty: MemoryType) -> Result<PageFile, FileError> {
+    pub fn read_pages(&mut self, path: &str, ty: MemoryType) -> Result<UefiPages, FileError> {
         let mut file = self.open(path)?;
         let size = Self::size(&mut file, path)?;
-        let pages = size.max(1).div_ceil(4096);
-        let base = super::alloc::zeroed_pages(ty, pages)
+        let mut pages = super::alloc::pages(ty, size, 4096)
             .map_err(|_| FileError::NoMemory(path.into(), size))?;
-        // SAFETY: `base` is the start of `pages` whole pages just allocated for this file.
-        let buf = unsafe { core::slice::from_raw_parts_mut(base.as_ptr(), size) };
-        Self::read_into(&mut file, path, buf)?;
-        Ok(PageFile {
-            addr: base.as_ptr() as u64,
-            size,
-        })
+        Self::read_into(&mut file, path, loader::boot::Pages::bytes_mut(&mut pages))?;
+        Ok(pages)
     }
 }

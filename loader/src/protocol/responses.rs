@@ -518,3 +518,127 @@ const _: () = {
     assert!(offset_of!(ExecutableAddressResponse, physical_base) == 8);
     assert!(offset_of!(ExecutableAddressResponse, virtual_base) == 16);
 };
+
+// ---------------------------------------------------------------------------------------------
+// Encoding
+// ---------------------------------------------------------------------------------------------
+
+/// A structure the loader writes into memory the kernel reads, in the byte layout above.
+///
+/// The library has no `unsafe`, so structures are not copied as raw memory: each field is
+/// written little-endian at its `offset_of!` position. Padding is left untouched (the loader
+/// writes into zeroed memory).
+pub trait Encode {
+    /// Writes every field into `out`, which starts where the structure goes. Fields that would
+    /// fall outside `out` are not written; give it at least `size_of::<Self>()` bytes.
+    fn encode(&self, out: &mut [u8]);
+}
+
+/// One field's little-endian bytes at `at`.
+trait Field {
+    fn put(&self, out: &mut [u8], at: usize);
+}
+
+fn put_bytes(out: &mut [u8], at: usize, bytes: &[u8]) {
+    if let Some(dst) = at
+        .checked_add(bytes.len())
+        .and_then(|end| out.get_mut(at..end))
+    {
+        dst.copy_from_slice(bytes);
+    }
+}
+
+macro_rules! le_field {
+    ($($t:ty),*) => {$(
+        impl Field for $t {
+            fn put(&self, out: &mut [u8], at: usize) {
+                put_bytes(out, at, &self.to_le_bytes());
+            }
+        }
+    )*};
+}
+le_field!(u8, u16, u32, u64, i64);
+
+impl<const N: usize> Field for [u8; N] {
+    fn put(&self, out: &mut [u8], at: usize) {
+        put_bytes(out, at, self);
+    }
+}
+
+impl<const N: usize> Field for [u64; N] {
+    fn put(&self, out: &mut [u8], at: usize) {
+        for (i, word) in self.iter().enumerate() {
+            word.put(out, at.saturating_add(i.saturating_mul(8)));
+        }
+    }
+}
+
+impl<T: Encode> Field for T {
+    fn put(&self, out: &mut [u8], at: usize) {
+        if let Some(tail) = out.get_mut(at..) {
+            self.encode(tail);
+        }
+    }
+}
+
+/// `size_of` of a field, named by a projection (only its type matters).
+const fn field_size<S, F>(_: fn(&S) -> &F) -> usize {
+    size_of::<F>()
+}
+
+/// Implements [`Encode`] for structures, listing every field. The compile-time check that the
+/// fields' sizes add up to the structure's size catches a forgotten field (every structure
+/// here spells its padding out as a field).
+macro_rules! encode {
+    ($($ty:ident { $($field:ident),+ $(,)? })+) => {$(
+        impl Encode for $ty {
+            fn encode(&self, out: &mut [u8]) {
+                $( Field::put(&self.$field, out, offset_of!($ty, $field)); )+
+            }
+        }
+        const _: () = assert!(
+            0 $(+ field_size(|s: &$ty| &s.$field))+ == size_of::<$ty>(),
+            concat!(stringify!($ty), ": a field is missing from its encode! list"),
+        );
+    )+};
+}
+
+encode! {
+    RequestHeader { id, revision, response }
+    ResponseHeader { revision }
+    BootloaderInfoResponse { revision, name, version }
+    ExecutableCmdlineResponse { revision, cmdline }
+    FirmwareTypeResponse { revision, firmware_type }
+    StackSizeResponse { revision }
+    HhdmResponse { revision, offset }
+    FramebufferResponse { revision, framebuffer_count, framebuffers }
+    Framebuffer {
+        address, width, height, pitch, bpp, memory_model, red_mask_size, red_mask_shift,
+        green_mask_size, green_mask_shift, blue_mask_size, blue_mask_shift, unused, edid_size,
+        edid, mode_count, modes,
+    }
+    VideoMode {
+        pitch, width, height, bpp, memory_model, red_mask_size, red_mask_shift,
+        green_mask_size, green_mask_shift, blue_mask_size, blue_mask_shift, padding,
+    }
+    PagingModeResponse { revision, mode }
+    MpResponse { revision, flags, bsp_lapic_id, cpu_count, cpus }
+    MpInfo { processor_id, lapic_id, reserved, goto_address, extra_argument }
+    MemmapResponse { revision, entry_count, entries }
+    MemmapEntry { base, length, ty }
+    EntryPointResponse { revision }
+    ExecutableFileResponse { revision, executable_file }
+    ModuleResponse { revision, module_count, modules }
+    InternalModule { path, cmdline, flags }
+    Uuid { a, b, c, d }
+    File {
+        revision, address, size, path, cmdline, media_type, unused, tftp_ip, tftp_port,
+        partition_index, mbr_disk_id, gpt_disk_uuid, gpt_part_uuid, part_uuid,
+    }
+    RsdpResponse { revision, address }
+    SmbiosResponse { revision, entry_32, entry_64 }
+    EfiSystemTableResponse { revision, address }
+    EfiMemmapResponse { revision, memmap, memmap_size, desc_size, desc_version }
+    DateAtBootResponse { revision, timestamp }
+    ExecutableAddressResponse { revision, physical_base, virtual_base }
+}
