@@ -197,9 +197,7 @@ pub(super) fn answer<F: Firmware>(
             Feature::EntryPoint => {
                 let requested = field(req, request_field::ENTRY_POINT_ENTRY)?;
                 let inside_code = inp.loaded.segments.iter().any(|s| {
-                    s.flags.executable()
-                        && requested >= s.vaddr
-                        && requested - s.vaddr < s.memsz
+                    s.flags.executable() && requested >= s.vaddr && requested - s.vaddr < s.memsz
                 });
                 if !inside_code {
                     return Err(LoadError::EntryPointOutsideCode { requested });
@@ -380,7 +378,8 @@ fn reserve_page_tables<F: Firmware>(
         .ok()
         .and_then(|p| p.checked_mul(PAGE_SIZE))
         .ok_or(oom.clone())?;
-    fw.allocate(Memory::Reclaimable, bytes, PAGE_SIZE).ok_or(oom)
+    fw.allocate(Memory::Reclaimable, bytes, PAGE_SIZE)
+        .ok_or(oom)
 }
 
 /// The Framebuffer response (revision 1: one framebuffer with its mode list).
