@@ -1,7 +1,8 @@
 //! `limine.conf` parser: turns the configuration text into a typed [`Config`].
 //!
 //! The bundled loader reads the same `limine.conf` as real Limine, so this module follows Limine's
-//! syntax (protocol digest §5) and is strict wherever a mistake would otherwise be silent:
+//! syntax (`CONFIG.md` in the upstream Limine repository) and is strict wherever a mistake would
+//! otherwise be silent:
 //!
 //! - Lines are `key: value` options, `/Title` entry headers (`//Sub` nests one level deeper,
 //!   `/+Dir` shows a directory expanded), `${NAME}=value` macro definitions, `#` comment lines or

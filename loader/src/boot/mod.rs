@@ -19,8 +19,8 @@
 //!    publishes every response pointer, builds the page tables and returns the [`HandoffArgs`]
 //!    for the jump. A failure here is a [`FinishError`]: the glue reports it and halts.
 //!
-//! The machine state at entry is PROTOCOL.md's "Entry machine state" (upstream Limine); the
-//! responses are those of its "Features" section. See docs/architecture.md, "Boot flow".
+//! The machine state at entry is that of PROTOCOL.md (upstream Limine), "Machine State at
+//! Entry"; the responses are those of its "Feature List". See docs/architecture.md, "Boot flow".
 
 mod error;
 mod finish;
@@ -49,7 +49,7 @@ pub const LOADER_VERSION: &str = env!("CARGO_PKG_VERSION");
 pub const HHDM_OFFSET: u64 = protocol::HHDM_DEFAULT_BASE;
 /// The smallest kernel stack, whatever the stack size request asks (Limine's default).
 pub const MIN_STACK_SIZE: u64 = 64 * 1024;
-/// The protocol's GDT (PROTOCOL.md, "Entry machine state"): null, 16-bit code/data, 32-bit
+/// The protocol's GDT (PROTOCOL.md, "Machine State at Entry"): null, 16-bit code/data, 32-bit
 /// code/data, 64-bit code (selector 0x28) and data (0x30).
 pub const GDT: [u64; 7] = [
     0,
@@ -208,8 +208,8 @@ pub struct RawMemoryMap {
     pub desc_version: u32,
 }
 
-/// What the glue does to the machine right after `ExitBootServices` (PROTOCOL.md, "Entry
-/// machine state": interrupt controllers masked, PAT as Limine programs it).
+/// What the glue does to the machine right after `ExitBootServices` (PROTOCOL.md, "Machine
+/// State at Entry": interrupt controllers masked; "Caching": the PAT as Limine programs it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Quiesce<'a> {
     /// Mask both 8259 PICs (always).

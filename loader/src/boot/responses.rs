@@ -1,4 +1,5 @@
-//! Answers to the kernel's requests (PROTOCOL.md, "Features"), made before `ExitBootServices`.
+//! Answers to the kernel's requests (PROTOCOL.md, "Feature List"), made before
+//! `ExitBootServices`.
 //!
 //! Every response, string and array goes into one [`Arena`] of bootloader-reclaimable pages;
 //! the pointers the kernel follows are HHDM addresses. The memory-map responses are only

@@ -157,7 +157,8 @@ impl Kernel {
     }
 }
 
-const CONF: &str = "timeout: 0\n/Kernel\n    protocol: limine\n    kernel_path: boot():/boot/kernel\n    cmdline: log=info\n";
+const CONF: &str = "timeout: 0\n/Kernel\n    protocol: limine\n    \
+                    kernel_path: boot():/boot/kernel\n    cmdline: log=info\n";
 
 /// A fake with `CONF` and `kernel` on its volume.
 fn machine(kernel: &Kernel) -> Fake {

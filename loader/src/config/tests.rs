@@ -27,7 +27,7 @@ fn boot(path: &str) -> ResourcePath {
     }
 }
 
-const DIGEST_EXAMPLE: &str = "\
+const EXAMPLE_CONF: &str = "\
 timeout: 3
 
 /Our kernel
@@ -39,8 +39,8 @@ timeout: 3
 ";
 
 #[test]
-fn digest_example() {
-    let c = ok(DIGEST_EXAMPLE);
+fn example_conf() {
+    let c = ok(EXAMPLE_CONF);
     assert_eq!(c.timeout, Timeout::Seconds(3));
     assert_eq!(c.default_entry, 1);
     assert!(c.options.is_empty());

@@ -1,6 +1,8 @@
 //! ELF64 kernel loading: validation, load planning, segment copying, relocation and KASLR slide.
 //!
-//! The rules are those of the protocol digest §4 (how Limine treats an ELF kernel):
+//! The rules are those of PROTOCOL.md's "Memory Layout at Entry" (a kernel lives at or above
+//! `0xffffffff80000000`; a relocatable one may be moved, with KASLR) as Limine applies them to an
+//! ELF kernel:
 //!
 //! 1. [`parse`] checks the whole file before anything is allocated: header, program headers,
 //!    `PT_LOAD` layout (in the file, no overlap, no page shared by different permissions, top

@@ -67,7 +67,7 @@ pub fn pages(ty: MemoryType, bytes: usize, align: usize) -> uefi::Result<UefiPag
     Ok(unsafe { UefiPages::new(start, bytes) })
 }
 
-/// Global allocator of the loader (installed in `main.rs`).
+/// Global allocator of the loader (installed by the binary's root, `main.rs`).
 #[derive(Debug)]
 pub struct LoaderAllocator;
 

@@ -2,7 +2,8 @@
 
 use super::COMMON_MAGIC;
 
-/// Words 2 and 3 of each feature's request ID (digest §3). Words 0 and 1 are [`COMMON_MAGIC`].
+/// Words 2 and 3 of each feature's request ID (PROTOCOL.md, "Feature List"). Words 0 and 1 are
+/// [`COMMON_MAGIC`].
 pub mod feature_id {
     /// Bootloader info.
     pub const BOOTLOADER_INFO: [u64; 2] = [0xf550_38d8_e2a1_202f, 0x2794_26fc_f5f5_9740];
@@ -60,7 +61,7 @@ pub mod feature_id {
     pub const ENTROPY: [u64; 2] = [0x65ea_8025_5d56_82c5, 0x9117_2407_23f4_93eb];
 }
 
-/// Every feature the digest lists, so the glue can dispatch on a found request.
+/// Every feature PROTOCOL.md's "Feature List" names, so a found request can be dispatched.
 ///
 /// The loader does not have to answer all of them; an unanswered request keeps a NULL response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -193,7 +194,7 @@ impl Feature {
         [COMMON_MAGIC[0], COMMON_MAGIC[1], id[0], id[1]]
     }
 
-    /// The feature with these ID words 2 and 3, if it is one the digest lists.
+    /// The feature with these ID words 2 and 3, if it is one the specification lists.
     pub fn from_id(id: [u64; 2]) -> Option<Feature> {
         Feature::ALL.iter().copied().find(|f| f.id() == id)
     }

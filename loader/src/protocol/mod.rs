@@ -1,8 +1,10 @@
 //! Limine boot protocol: constants, the request scan, base-revision negotiation and the
 //! `#[repr(C)]` layouts of every response the loader writes.
 //!
-//! Everything here follows `docs/limine-protocol.md` (the "digest"): §1 for markers, requests and
-//! the base revision tag, §3 for feature IDs and response layouts.
+//! Everything here follows the upstream Limine specification, `PROTOCOL.md`: its sections
+//! "Requests Delimiters", "Features" and "Base Revisions" for markers, requests and the base
+//! revision tag, "Base Revision Changes Summary" for what each revision changes, and
+//! "Feature List" for feature IDs and response layouts.
 //!
 //! - [`scan`] walks the relocated, file-backed kernel image and returns a [`Scan`]: the base
 //!   revision tag (if any) and every request between the last start marker and the first end
@@ -10,11 +12,12 @@
 //! - [`negotiate`] decides which base revision to boot with and what to write into the tag;
 //!   [`write_tag`] writes it.
 //! - [`hhdm_covers`], [`rsdp_pointer_physical`], [`smbios_pointers_physical`] and
-//!   [`efi_system_table_pointer_physical`] answer the revision-dependent questions the UEFI glue
-//!   (`main.rs`) and the page-table code ([`crate::paging`]) need.
+//!   [`efi_system_table_pointer_physical`] answer the revision-dependent questions the boot
+//!   sequence ([`crate::boot`]) needs for the responses and the HHDM.
 //! - The response structs ([`HhdmResponse`], [`MemmapEntry`], [`Framebuffer`], ...) have their size
-//!   and field offsets checked at compile time against the digest. Pointer fields are plain `u64`
-//!   because they hold kernel-side (HHDM or physical) addresses, never loader pointers.
+//!   and field offsets checked at compile time against the specification's C structures, and
+//!   [`Encode`] writes them field by field. Pointer fields are plain `u64` because they hold
+//!   kernel-side (HHDM or physical) addresses, never loader pointers.
 //!
 //! [`read_u64`] and [`write_u64`] are bounds-checked little-endian accessors for byte images.
 use core::mem::{offset_of, size_of};

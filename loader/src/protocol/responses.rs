@@ -375,7 +375,7 @@ pub struct ExecutableAddressResponse {
     pub virtual_base: u64,
 }
 
-// Layout checks against digest §1 and §3.
+// Layout checks against the C structures of PROTOCOL.md ("Features", "Feature List").
 const _: () = {
     assert!(size_of::<RequestHeader>() == 48);
     assert!(offset_of!(RequestHeader, revision) == 32);

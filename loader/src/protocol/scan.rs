@@ -18,7 +18,7 @@ pub struct FoundRequest {
 }
 
 impl FoundRequest {
-    /// The feature this request asks for, if the digest lists its ID.
+    /// The feature this request asks for, if the specification lists its ID.
     pub fn feature(&self) -> Option<Feature> {
         Feature::from_id(self.id)
     }

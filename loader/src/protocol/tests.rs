@@ -501,7 +501,7 @@ fn feature_ids_are_unique_and_round_trip() {
         }
     }
     assert_eq!(Feature::from_id([0, 0]), None);
-    // Spot-check a few words against the digest.
+    // Spot-check a few words against PROTOCOL.md's "Feature List".
     assert_eq!(feature_id::MEMMAP, [0x67cf3d9d378a806f, 0xe304acdfc50c3c62]);
     assert_eq!(
         feature_id::ENTROPY,
