@@ -40,6 +40,12 @@
 //! never a panic. Relocated values themselves are computed modulo 2^64 (`wrapping_add`), which
 //! is their defined meaning. Everything is read from the borrowed file bytes, never through
 //! pointers, and there is no `unsafe`.
+//!
+//! Why not the `elf` crate: its `ElfBytes::minimal_parse` also requires a readable section
+//! header table, which loading never uses, and reports every bounds problem as a generic
+//! `ParseError`; the refusals above (not ELF vs truncated, the program header table or a segment
+//! outside the file, dynamic tags and relocations by table and index) would stay hand-written,
+//! and only the few little-endian readers in `read.rs` would go.
 
 use alloc::vec::Vec;
 use core::fmt;
