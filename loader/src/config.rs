@@ -1,7 +1,8 @@
 //! `limine.conf` parser: turns the configuration text into a typed [`Config`].
 //!
 //! The bundled loader reads the same `limine.conf` as real Limine, so this module follows Limine's
-//! syntax (protocol digest §5) and is strict wherever a mistake would otherwise be silent:
+//! syntax (`CONFIG.md` in the upstream Limine repository) and is strict wherever a mistake would
+//! otherwise be silent:
 //!
 //! - Lines are `key: value` options, `/Title` entry headers (`//Sub` nests one level deeper,
 //!   `/+Dir` shows a directory expanded), `${NAME}=value` macro definitions, `#` comment lines or
@@ -23,12 +24,19 @@
 //! - `module_cmdline:`/`module_string:` applies to the latest `module_path:` of the entry.
 //! - Global-only options inside an entry, and entry options before the first entry, are errors.
 //!
-//! Parsing says nothing about whether *this* loader can boot an entry: [`Entry::check_bootable`]
-//! and [`Config::boot_entry`] do that, so that features the bundled loader lacks (modules, other
-//! volumes, compressed or hashed kernels) are reported instead of silently ignored.
+//! - A file the bundled loader would have to read (`kernel_path:`/`path:`, `module_path:`) on any
+//!   volume other than `boot()` (the one holding limine.conf) is refused here, with its line:
+//!   the loader reads no other volume, and a path it cannot reach is a mistake in the file, not
+//!   something to discover when that entry is chosen. Paths the loader never opens
+//!   (`wallpaper:`, `dtb_path:`) are only checked for syntax.
 //!
-//! Neighbours: `main.rs` reads the file (trying [`CONFIG_SEARCH_PATHS`] in order) and feeds the
-//! chosen entry's kernel path to [`crate::elf`].
+//! Otherwise parsing says nothing about whether *this* loader can boot an entry:
+//! [`Entry::check_bootable`] and [`Config::boot_entry`] do that, so that features the bundled
+//! loader lacks (modules, compressed or hashed kernels) are reported instead of silently
+//! ignored.
+//!
+//! Neighbours: [`crate::boot`] reads the file (trying [`CONFIG_SEARCH_PATHS`] in order) and feeds
+//! the chosen entry's kernel path to [`crate::elf`].
 
 use alloc::{
     borrow::ToOwned,
@@ -505,6 +513,13 @@ pub enum ConfigErrorKind {
         /// What is wrong with the path.
         error: PathError,
     },
+    /// A file the loader would read is on a volume other than `boot()`.
+    NotOnBootVolume {
+        /// The key, lowercased.
+        key: String,
+        /// The path as written (after macro expansion).
+        path: String,
+    },
     /// A single-valued option (or one of its synonyms) given twice in the same scope.
     Duplicate {
         /// The key, lowercased, as written the second time.
@@ -582,6 +597,11 @@ impl fmt::Display for ConfigErrorKind {
                 expected,
             } => write!(f, "`{key}` must be {expected}, not `{value}`"),
             Self::InvalidPath { error, .. } => write!(f, "{error}"),
+            Self::NotOnBootVolume { key, path } => write!(
+                f,
+                "`{key}: {path}` is not on `boot()`; the bundled loader reads files only from \
+                 the volume holding limine.conf (`boot():/...`)"
+            ),
             Self::Duplicate { key, first_line } => write!(
                 f,
                 "`{key}` given again (first set on line {first_line}); keep only one"
@@ -658,7 +678,8 @@ pub enum EntryProblem {
     UnsupportedProtocol(String),
     /// No `kernel_path:`/`path:` line.
     MissingKernelPath,
-    /// The kernel is not on `boot()` (the path as written).
+    /// The kernel is not on `boot()` (the path as written). [`parse`] already refuses such a
+    /// path with its line number; this catches entries built by other means.
     UnsupportedResource(String),
     /// The kernel path starts with `$` (gzip) (the path as written).
     CompressedKernel(String),
@@ -1267,20 +1288,14 @@ impl Parser<'_> {
         };
         match canonical {
             "protocol" => entry.protocol = Some(value),
-            "kernel_path" => {
-                entry.kernel_path = Some(
-                    ResourcePath::parse(&value)
-                        .map_err(|error| ConfigErrorKind::InvalidPath { key, error })?,
-                );
-            }
+            "kernel_path" => entry.kernel_path = Some(readable_path(key, &value)?),
             "cmdline" => entry.cmdline = value,
             "kaslr" => entry.kaslr = Some(parse_bool(&value).ok_or_else(|| invalid(BOOL))?),
             "resolution" => {
                 entry.resolution = Some(parse_resolution(&value).ok_or_else(|| invalid(RES))?);
             }
             "module_path" => {
-                let path = ResourcePath::parse(&value)
-                    .map_err(|error| ConfigErrorKind::InvalidPath { key, error })?;
+                let path = readable_path(key, &value)?;
                 entry.modules.push(ModuleSpec {
                     path,
                     cmdline: String::new(),
@@ -1306,6 +1321,21 @@ impl Parser<'_> {
         }
         Ok(())
     }
+}
+
+/// Parses the path of a file the loader would read: it must be on `boot()`.
+fn readable_path(key: String, value: &str) -> Result<ResourcePath, ConfigErrorKind> {
+    let path = ResourcePath::parse(value).map_err(|error| ConfigErrorKind::InvalidPath {
+        key: key.clone(),
+        error,
+    })?;
+    if path.resource != Resource::Boot(None) {
+        return Err(ConfigErrorKind::NotOnBootVolume {
+            key,
+            path: quote(value),
+        });
+    }
+    Ok(path)
 }
 
 const BOOL: &str = "`yes` or `no`";

@@ -3,13 +3,19 @@
 //! On success the kernel runs and this never returns. On failure the reason is printed on the
 //! firmware console (which OVMF mirrors to the serial port), the loader waits for a key and
 //! returns to the firmware; it never jumps into a half-loaded kernel.
+//!
+//! Every decision is made by the `loader` library, which forbids `unsafe`; the firmware glue in
+//! `firmware/` is the one module allowed to use it (see docs/architecture.md, "Unsafe").
 
 #![cfg_attr(target_os = "uefi", no_std, no_main)]
+#![deny(unsafe_code)]
 
 #[cfg(target_os = "uefi")]
 extern crate alloc;
 
+// The UEFI glue: calls into the firmware, port and MSR access, the jump to the kernel.
 #[cfg(target_os = "uefi")]
+#[allow(unsafe_code)]
 mod firmware;
 
 #[cfg(target_os = "uefi")]
@@ -34,10 +40,7 @@ fn main() -> uefi::Status {
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     say!("loader: internal error: {info}");
-    loop {
-        // SAFETY: stops this CPU for good; nothing else runs.
-        unsafe { core::arch::asm!("cli", "hlt") };
-    }
+    firmware::handoff::halt()
 }
 
 #[cfg(not(target_os = "uefi"))]

@@ -1,11 +1,11 @@
 //! UEFI memory map to Limine memory map conversion.
 //!
-//! The UEFI glue (`main.rs`) takes the firmware map at ExitBootServices, converts each descriptor
-//! into a plain [`UefiRegion`], and calls [`build`] with the regions the loader itself knows
-//! better than the firmware ([`Overlay`]: the kernel image, modules, the framebuffer). [`build`]
-//! returns the sorted [`LimineEntry`] list the memory map response points to, and [`validate`]
-//! re-checks the protocol's promises (the glue runs it as a self-check before entering the
-//! kernel). [`totals`] sums the result for a log line.
+//! The UEFI glue (`firmware/`) takes the firmware map at ExitBootServices and converts each
+//! descriptor into a plain [`UefiRegion`]; [`crate::boot`] calls [`build`] with the regions the
+//! loader itself knows better than the firmware ([`Overlay`]: the kernel image, modules, the
+//! framebuffer). [`build`] returns the sorted [`LimineEntry`] list the memory map response
+//! points to, and [`validate`] re-checks the protocol's promises (run as a self-check before
+//! entering the kernel). [`totals`] sums the result for a log line.
 //!
 //! # Type mapping ([`limine_type`])
 //!

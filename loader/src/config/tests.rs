@@ -27,7 +27,7 @@ fn boot(path: &str) -> ResourcePath {
     }
 }
 
-const DIGEST_EXAMPLE: &str = "\
+const EXAMPLE_CONF: &str = "\
 timeout: 3
 
 /Our kernel
@@ -39,8 +39,8 @@ timeout: 3
 ";
 
 #[test]
-fn digest_example() {
-    let c = ok(DIGEST_EXAMPLE);
+fn example_conf() {
+    let c = ok(EXAMPLE_CONF);
     assert_eq!(c.timeout, Timeout::Seconds(3));
     assert_eq!(c.default_entry, 1);
     assert!(c.options.is_empty());
@@ -776,14 +776,17 @@ fn bootability() {
         problem("/K\nprotocol: limine"),
         EntryProblem::MissingKernelPath
     );
-    assert!(matches!(
-        problem("/K\nprotocol: limine\npath: hdd(1:1):/k"),
-        EntryProblem::UnsupportedResource(_)
-    ));
-    assert!(matches!(
-        problem("/K\nprotocol: limine\npath: boot(2):/k"),
-        EntryProblem::UnsupportedResource(_)
-    ));
+    // Entries not made by `parse` are checked too.
+    let mut elsewhere = ok(good).entries.remove(0);
+    elsewhere.kernel_path = ResourcePath::parse("hdd(1:1):/k").ok();
+    assert_eq!(
+        elsewhere.check_bootable(),
+        Err(BootEntryError::Entry {
+            line: 1,
+            name: "K".into(),
+            problem: EntryProblem::UnsupportedResource("hdd(1:1):/k".into()),
+        })
+    );
     assert!(matches!(
         problem("/K\nprotocol: limine\npath: $boot():/k"),
         EntryProblem::CompressedKernel(_)
@@ -814,6 +817,72 @@ fn bootability() {
 }
 
 #[test]
+fn files_on_other_volumes_are_refused_when_parsed() {
+    // The line of the offending option, whichever entry it is in (not only the default one).
+    let text = "timeout: 0\n/A\nprotocol: limine\nkernel_path: boot():/k\n\
+                /B\nprotocol: limine\nkernel_path: hdd(1:1):/k\n";
+    let e = err(text);
+    assert_eq!(
+        e,
+        ConfigError {
+            line: 7,
+            kind: ConfigErrorKind::NotOnBootVolume {
+                key: "kernel_path".into(),
+                path: "hdd(1:1):/k".into(),
+            },
+        }
+    );
+    assert_eq!(
+        e.to_string(),
+        "limine.conf line 7: `kernel_path: hdd(1:1):/k` is not on `boot()`; the bundled loader \
+         reads files only from the volume holding limine.conf (`boot():/...`)"
+    );
+    let guid = "01234567-89ab-cdef-0123-456789abcdef";
+    for (text, line, key) in [
+        (
+            "/K\nprotocol: limine\npath: boot(2):/k".to_string(),
+            3,
+            "path",
+        ),
+        (
+            format!("/K\nprotocol: limine\npath: $guid({guid}):/k"),
+            3,
+            "path",
+        ),
+        (
+            "/K\npath: boot():/k\nmodule_path: fslabel(DATA):/m".into(),
+            3,
+            "module_path",
+        ),
+        (
+            "${V}=odd(1:)\n/K\nkernel_path: ${V}:/k".into(),
+            3,
+            "kernel_path",
+        ),
+        ("/K\nmodule_path: tftp():/m".into(), 2, "module_path"),
+    ] {
+        let e = err(&text);
+        assert_eq!(e.line, line, "{text}");
+        assert!(
+            matches!(&e.kind, ConfigErrorKind::NotOnBootVolume { key: k, .. } if k == key),
+            "{text}: {e}"
+        );
+    }
+    // Syntax errors in such paths are still reported as such.
+    assert!(matches!(
+        err("/K\npath: hdd(0:1):/k").kind,
+        ConfigErrorKind::InvalidPath { .. }
+    ));
+    // Files the bundled loader never opens may name any volume.
+    let c = ok(
+        "wallpaper: hdd(1:1):/bg.bmp\n/K\nprotocol: limine\npath: boot():/k\n\
+                dtb_path: guid(01234567-89ab-cdef-0123-456789abcdef):/x.dtb",
+    );
+    assert_eq!(c.option("wallpaper"), Some("hdd(1:1):/bg.bmp"));
+    assert!(c.boot_entry().is_ok());
+}
+
+#[test]
 fn search_paths() {
     assert_eq!(CONFIG_SEARCH_PATHS.first(), Some(&"/limine.conf"));
     assert_eq!(CONFIG_SEARCH_PATHS.len(), 6);
@@ -837,6 +906,7 @@ fn error_messages_are_printable() {
         "protocol: limine",
         "timeout: x",
         "/A\npath: nope",
+        "/A\npath: hdd(1:1):/k",
         "timeout: 1\ntimeout: 1",
         "/A\nmodule_cmdline: x",
         "/A\nmodule_path: boot():/m\nmodule_cmdline: a\nmodule_cmdline: b",

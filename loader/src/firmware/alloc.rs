@@ -12,7 +12,62 @@ use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use uefi::boot::{self, AllocateType, MemoryType};
 
-/// Global allocator of the loader (installed in `main.rs`).
+use loader::boot::Pages;
+
+/// Pages the firmware allocated for the loader: the [`Pages`] the library works on.
+#[derive(Debug)]
+pub struct UefiPages {
+    start: NonNull<u8>,
+    len: usize,
+}
+
+impl UefiPages {
+    /// Takes ownership of `len` bytes at `start`.
+    ///
+    /// # Safety
+    ///
+    /// `start` must be the identity-mapped start of whole pages the firmware allocated for the
+    /// loader, covering at least `len` initialised bytes, that nothing else references and that
+    /// are never freed.
+    pub unsafe fn new(start: NonNull<u8>, len: usize) -> Self {
+        Self { start, len }
+    }
+}
+
+impl Pages for UefiPages {
+    fn phys(&self) -> u64 {
+        self.start.as_ptr() as u64
+    }
+
+    fn bytes(&self) -> &[u8] {
+        // SAFETY: by `new`'s contract the `len` bytes are valid, initialised and referenced only
+        // through this handle, so a shared borrow of it may read them.
+        unsafe { core::slice::from_raw_parts(self.start.as_ptr(), self.len) }
+    }
+
+    fn bytes_mut(&mut self) -> &mut [u8] {
+        // SAFETY: as for `bytes`; the exclusive borrow of the handle makes this the only access.
+        unsafe { core::slice::from_raw_parts_mut(self.start.as_ptr(), self.len) }
+    }
+}
+
+/// Allocates `bytes` of zeroed memory of type `ty` aligned to `align` (a power of two, at
+/// least 4 KiB).
+pub fn pages(ty: MemoryType, bytes: usize, align: usize) -> uefi::Result<UefiPages> {
+    let start = if align <= 4096 {
+        zeroed_pages(ty, bytes.max(1).div_ceil(4096))?
+    } else {
+        let start = aligned_pages(ty, bytes.max(1), align)?;
+        // SAFETY: `aligned_pages` returned whole pages covering `bytes`, owned by the loader.
+        unsafe { core::ptr::write_bytes(start.as_ptr(), 0, bytes.max(1).next_multiple_of(4096)) };
+        start
+    };
+    // SAFETY: fresh, zeroed, whole pages of at least `bytes` bytes that only this handle uses;
+    // the loader frees no pages.
+    Ok(unsafe { UefiPages::new(start, bytes) })
+}
+
+/// Global allocator of the loader (installed by the binary's root, `main.rs`).
 #[derive(Debug)]
 pub struct LoaderAllocator;
 
@@ -85,7 +140,7 @@ unsafe impl GlobalAlloc for LoaderAllocator {
 }
 
 /// Allocates `pages` zeroed pages of `ty` and returns their (identity-mapped) address.
-pub fn zeroed_pages(ty: MemoryType, pages: usize) -> uefi::Result<NonNull<u8>> {
+fn zeroed_pages(ty: MemoryType, pages: usize) -> uefi::Result<NonNull<u8>> {
     let ptr = boot::allocate_pages(AllocateType::AnyPages, ty, pages)?;
     // SAFETY: the firmware just handed us `pages` whole pages at `ptr`, identity mapped.
     unsafe { core::ptr::write_bytes(ptr.as_ptr(), 0, pages * 4096) };
@@ -94,7 +149,7 @@ pub fn zeroed_pages(ty: MemoryType, pages: usize) -> uefi::Result<NonNull<u8>> {
 
 /// Allocates `bytes` (rounded up to pages) of `ty` aligned to `align` (a power of two ≥ 4096),
 /// returning the aligned start. Over-allocates by `align` and frees the unused head and tail.
-pub fn aligned_pages(ty: MemoryType, bytes: usize, align: usize) -> uefi::Result<NonNull<u8>> {
+fn aligned_pages(ty: MemoryType, bytes: usize, align: usize) -> uefi::Result<NonNull<u8>> {
     let pages = bytes.div_ceil(4096);
     let extra = align / 4096 - 1;
     let base = boot::allocate_pages(AllocateType::AnyPages, ty, pages + extra)?;

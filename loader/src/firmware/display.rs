@@ -1,28 +1,12 @@
-//! The GOP framebuffer: pick a mode, switch to it, describe it for the Framebuffer response.
+//! The GOP framebuffer: list the modes, switch to the one the library chose, describe it.
 
 use alloc::vec::Vec;
 
 use uefi::boot::{self, OpenProtocolAttributes, OpenProtocolParams};
 use uefi::proto::console::gop::{GraphicsOutput, PixelFormat as GopFormat};
 
+use loader::boot::{Display, DisplayMode};
 use loader::video::{self, PixelFormat};
-
-/// The framebuffer the kernel gets.
-#[derive(Debug, Clone)]
-pub struct Display {
-    /// Physical address.
-    pub base: u64,
-    /// Width in pixels.
-    pub width: u64,
-    /// Height in pixels.
-    pub height: u64,
-    /// Bytes per row.
-    pub pitch: u64,
-    /// Pixel layout.
-    pub format: PixelFormat,
-    /// Every usable mode (for the response's mode list): (mode, pitch in bytes).
-    pub modes: Vec<(video::Mode, u64)>,
-}
 
 fn format_of(info: &uefi::proto::console::gop::ModeInfo) -> Option<PixelFormat> {
     match info.pixel_format() {
@@ -36,14 +20,13 @@ fn format_of(info: &uefi::proto::console::gop::ModeInfo) -> Option<PixelFormat> 
     }
 }
 
-/// Switches to the best mode (the `wanted` size if offered) and returns its description, or
-/// `None` when there is no GOP or no linear 32-bit mode (the kernel then gets no framebuffer).
-pub fn setup(wanted: Option<(u32, u32)>) -> Option<Display> {
+/// Opens the GOP without taking it from the console driver.
+fn gop() -> Option<uefi::boot::ScopedProtocol<GraphicsOutput>> {
     let handle = boot::get_handle_for_protocol::<GraphicsOutput>().ok()?;
     // SAFETY: GetProtocol does not take the GOP away from the console driver (an exclusive
     // open would stop firmware text output, which error reports still need); the loader is the
     // only one changing modes, and it does so once.
-    let mut gop = unsafe {
+    unsafe {
         boot::open_protocol::<GraphicsOutput>(
             OpenProtocolParams {
                 handle,
@@ -53,45 +36,50 @@ pub fn setup(wanted: Option<(u32, u32)>) -> Option<Display> {
             OpenProtocolAttributes::GetProtocol,
         )
     }
-    .ok()?;
-    let all: Vec<_> = gop.modes().collect();
-    let described: Vec<video::Mode> = all
-        .iter()
+    .ok()
+}
+
+/// Every mode the GOP offers, numbered as the GOP numbers them; empty without a GOP.
+pub fn modes() -> Vec<DisplayMode> {
+    let Some(gop) = gop() else {
+        return Vec::new();
+    };
+    gop.modes()
         .enumerate()
         .map(|(i, m)| {
             let (w, h) = m.info().resolution();
-            video::Mode {
-                number: i as u32,
-                width: w as u32,
-                height: h as u32,
-                format: format_of(m.info()),
+            DisplayMode {
+                mode: video::Mode {
+                    number: i as u32,
+                    width: w as u32,
+                    height: h as u32,
+                    format: format_of(m.info()),
+                },
+                pitch: m.info().stride() as u64 * 4,
             }
         })
-        .collect();
-    let choice = video::choose(&described, wanted)?;
-    let target = &all[choice.number as usize];
+        .collect()
+}
+
+/// Switches to mode `number` (unless it is the current one) and describes its framebuffer;
+/// `None` without a GOP, for an unknown mode, a failed switch or a non-linear pixel layout.
+pub fn set_mode(number: u32) -> Option<Display> {
+    let mut gop = gop()?;
+    let target = gop.modes().nth(number as usize)?;
     let current = gop.current_mode_info();
     if current.resolution() != target.info().resolution()
         || current.pixel_format() != target.info().pixel_format()
     {
-        gop.set_mode(target).ok()?;
+        gop.set_mode(&target).ok()?;
     }
     let info = gop.current_mode_info();
     let format = format_of(&info)?;
     let (width, height) = info.resolution();
-    let base = gop.frame_buffer().as_mut_ptr() as u64;
-    let modes = described
-        .iter()
-        .zip(&all)
-        .filter(|(d, _)| d.format.is_some())
-        .map(|(d, m)| (*d, m.info().stride() as u64 * 4))
-        .collect();
     Some(Display {
-        base,
+        base: gop.frame_buffer().as_mut_ptr() as u64,
         width: width as u64,
         height: height as u64,
         pitch: info.stride() as u64 * 4,
         format,
-        modes,
     })
 }

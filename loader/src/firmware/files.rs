@@ -4,54 +4,17 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
 
+use loader::boot::{EfiStatus, FileError};
+
+use super::alloc::UefiPages;
+
 use uefi::boot::{self, MemoryType, ScopedProtocol};
 use uefi::proto::media::file::{File, FileAttribute, FileInfo, FileMode, RegularFile};
 use uefi::proto::media::fs::SimpleFileSystem;
 use uefi::{CString16, Status};
 
-/// A file read into whole pages.
-#[derive(Debug)]
-pub struct PageFile {
-    /// Address of the first byte (page aligned, identity mapped).
-    pub addr: u64,
-    /// Size of the file in bytes.
-    pub size: usize,
-}
-
-impl PageFile {
-    /// The contents.
-    pub fn bytes(&self) -> &[u8] {
-        // SAFETY: `addr` points to `size` initialised bytes of pages this loader owns and
-        // never frees or writes again while the returned borrow lives.
-        unsafe { core::slice::from_raw_parts(self.addr as *const u8, self.size) }
-    }
-}
-
-/// Why a file could not be read.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum FileError {
-    /// The volume of the loader could not be opened.
-    NoVolume(Status),
-    /// The path is not valid UCS-2.
-    BadPath(String),
-    /// No such file.
-    NotFound(String),
-    /// The firmware failed while reading.
-    Io(String, Status),
-    /// Out of memory for the file.
-    NoMemory(String, usize),
-}
-
-impl fmt::Display for FileError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::NoVolume(s) => write!(f, "cannot open the boot volume: {s:?}"),
-            Self::BadPath(p) => write!(f, "path {p} cannot be expressed for the firmware"),
-            Self::NotFound(p) => write!(f, "{p}: not found on the boot volume"),
-            Self::Io(p, s) => write!(f, "{p}: read error {s:?}"),
-            Self::NoMemory(p, n) => write!(f, "{p}: no memory for {n} bytes"),
-        }
-    }
+fn status(s: Status) -> EfiStatus {
+    EfiStatus(s.0)
 }
 
 /// The boot volume.
@@ -69,7 +32,7 @@ impl Volume {
     /// Opens the file system the loader image came from.
     pub fn boot() -> Result<Self, FileError> {
         let fs = boot::get_image_file_system(boot::image_handle())
-            .map_err(|e| FileError::NoVolume(e.status()))?;
+            .map_err(|e| FileError::NoVolume(status(e.status())))?;
         Ok(Self { fs })
     }
 
@@ -83,12 +46,12 @@ impl Volume {
         let mut root = self
             .fs
             .open_volume()
-            .map_err(|e| FileError::Io(path.into(), e.status()))?;
+            .map_err(|e| FileError::Io(path.into(), status(e.status())))?;
         let handle = root
             .open(&name, FileMode::Read, FileAttribute::empty())
             .map_err(|e| match e.status() {
                 Status::NOT_FOUND => FileError::NotFound(path.into()),
-                s => FileError::Io(path.into(), s),
+                s => FileError::Io(path.into(), status(s)),
             })?;
         handle
             .into_regular_file()
@@ -98,7 +61,7 @@ impl Volume {
     fn size(file: &mut RegularFile, path: &str) -> Result<usize, FileError> {
         let info = file
             .get_boxed_info::<FileInfo>()
-            .map_err(|e| FileError::Io(path.into(), e.status()))?;
+            .map_err(|e| FileError::Io(path.into(), status(e.status())))?;
         usize::try_from(info.file_size()).map_err(|_| FileError::NoMemory(path.into(), usize::MAX))
     }
 
@@ -107,9 +70,9 @@ impl Volume {
         while done < buf.len() {
             let n = file
                 .read(&mut buf[done..])
-                .map_err(|e| FileError::Io(path.into(), e.status()))?;
+                .map_err(|e| FileError::Io(path.into(), status(e.status())))?;
             if n == 0 {
-                return Err(FileError::Io(path.into(), Status::END_OF_FILE));
+                return Err(FileError::Io(path.into(), status(Status::END_OF_FILE)));
             }
             done += n;
         }
@@ -127,18 +90,12 @@ impl Volume {
 
     /// Reads a file into freshly allocated pages of `ty` (e.g. the kernel ELF, which the
     /// Executable File response hands to the kernel page aligned).
-    pub fn read_pages(&mut self, path: &str, ty: MemoryType) -> Result<PageFile, FileError> {
+    pub fn read_pages(&mut self, path: &str, ty: MemoryType) -> Result<UefiPages, FileError> {
         let mut file = self.open(path)?;
         let size = Self::size(&mut file, path)?;
-        let pages = size.max(1).div_ceil(4096);
-        let base = super::alloc::zeroed_pages(ty, pages)
+        let mut pages = super::alloc::pages(ty, size, 4096)
             .map_err(|_| FileError::NoMemory(path.into(), size))?;
-        // SAFETY: `base` is the start of `pages` whole pages just allocated for this file.
-        let buf = unsafe { core::slice::from_raw_parts_mut(base.as_ptr(), size) };
-        Self::read_into(&mut file, path, buf)?;
-        Ok(PageFile {
-            addr: base.as_ptr() as u64,
-            size,
-        })
+        Self::read_into(&mut file, path, loader::boot::Pages::bytes_mut(&mut pages))?;
+        Ok(pages)
     }
 }

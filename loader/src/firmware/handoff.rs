@@ -11,38 +11,7 @@
 use core::arch::{asm, naked_asm};
 
 use loader::acpi::IoApic;
-
-/// Everything the trampoline needs, read into registers before the address space changes.
-#[repr(C)]
-#[derive(Debug)]
-pub struct HandoffArgs {
-    /// Physical address of the new PML4.
-    pub cr3: u64,
-    /// HHDM offset.
-    pub hhdm: u64,
-    /// HHDM address of the 10-byte GDTR image.
-    pub gdtr: u64,
-    /// HHDM address of the top of the kernel stack (16-byte aligned).
-    pub stack_top: u64,
-    /// Kernel entry point.
-    pub entry: u64,
-    /// HHDM address of the PML4.
-    pub pml4: u64,
-    /// EFER value to install (LME, LMA, and NXE when supported).
-    pub efer: u64,
-}
-
-/// The protocol's GDT: null, 16-bit code/data, 32-bit code/data, 64-bit code (0x28) and data
-/// (0x30).
-pub const GDT: [u64; 7] = [
-    0,
-    0x0000_9a00_0000_ffff,
-    0x0000_9200_0000_ffff,
-    0x00cf_9a00_0000_ffff,
-    0x00cf_9200_0000_ffff,
-    0x00af_9a00_0000_ffff,
-    0x00cf_9200_0000_ffff,
-];
+use loader::boot::{CpuFeatures, HandoffArgs, Quiesce, ioapic_entry_must_be_masked};
 
 /// The trampoline's code, so the caller can identity-map it: (start, length) covering it.
 pub fn trampoline_span() -> (u64, u64) {
@@ -153,6 +122,14 @@ unsafe extern "sysv64" fn trampoline(args: *const HandoffArgs) -> ! {
     )
 }
 
+/// Stops this CPU for good (interrupts off, `hlt` in a loop).
+pub fn halt() -> ! {
+    loop {
+        // SAFETY: `cli; hlt` only stops this CPU; nothing else runs afterwards.
+        unsafe { asm!("cli", "hlt", options(nomem, nostack)) };
+    }
+}
+
 fn outb(port: u16, value: u8) {
     // SAFETY: only called for the 8259 PIC data ports, where a write sets the interrupt mask.
     unsafe {
@@ -161,7 +138,7 @@ fn outb(port: u16, value: u8) {
 }
 
 /// Masks every line of both 8259 PICs (not remapped, as the protocol states).
-pub fn mask_pics() {
+fn mask_pics() {
     outb(0x21, 0xff);
     outb(0xa1, 0xff);
 }
@@ -170,7 +147,7 @@ pub fn mask_pics() {
 ///
 /// # Safety
 /// `msr` must exist on this CPU.
-pub unsafe fn rdmsr(msr: u32) -> u64 {
+unsafe fn rdmsr(msr: u32) -> u64 {
     let (lo, hi): (u32, u32);
     // SAFETY: forwarded from the caller.
     unsafe {
@@ -183,50 +160,47 @@ pub unsafe fn rdmsr(msr: u32) -> u64 {
 ///
 /// # Safety
 /// `msr` must exist and `value` be valid for it, with no effect on memory safety.
-pub unsafe fn wrmsr(msr: u32, value: u64) {
+unsafe fn wrmsr(msr: u32, value: u64) {
     // SAFETY: forwarded from the caller.
     unsafe {
         asm!("wrmsr", in("ecx") msr, in("eax") value as u32, in("edx") (value >> 32) as u32, options(nostack, preserves_flags))
     };
 }
 
-/// CPU features the hand-off depends on.
+/// The CPU as the loader sees it: what the hand-off depends on, and whether RDRAND exists.
 #[derive(Debug, Clone, Copy)]
-pub struct CpuFeatures {
-    /// NX (EFER.NXE) available.
-    pub nx: bool,
-    /// PAT available.
-    pub pat: bool,
+pub struct Cpu {
+    /// The features the library decides with.
+    pub features: CpuFeatures,
     /// RDRAND available.
     pub rdrand: bool,
-    /// 1 GiB pages available (CPUID.80000001h:EDX[26]).
-    pub huge_1g: bool,
-    /// The firmware runs 5-level paging (CR4.LA57).
-    pub la57_active: bool,
 }
 
-/// Reads the features from CPUID.
-pub fn cpu_features() -> CpuFeatures {
+/// Reads the features from CPUID and CR4.
+pub fn cpu() -> Cpu {
     let leaf1 = core::arch::x86_64::__cpuid(1);
     let max_ext = core::arch::x86_64::__cpuid(0x8000_0000).eax;
-    let nx =
-        max_ext >= 0x8000_0001 && core::arch::x86_64::__cpuid(0x8000_0001).edx & (1 << 20) != 0;
-    let huge_1g =
-        max_ext >= 0x8000_0001 && core::arch::x86_64::__cpuid(0x8000_0001).edx & (1 << 26) != 0;
+    let ext_edx = if max_ext >= 0x8000_0001 {
+        core::arch::x86_64::__cpuid(0x8000_0001).edx
+    } else {
+        0
+    };
     let cr4: u64;
     // SAFETY: reading CR4 at CPL 0 (UEFI runs the loader in ring 0) has no side effects.
     unsafe { asm!("mov {}, cr4", out(reg) cr4, options(nomem, nostack, preserves_flags)) };
-    CpuFeatures {
-        nx,
-        pat: leaf1.edx & (1 << 16) != 0,
+    Cpu {
+        features: CpuFeatures {
+            nx: ext_edx & (1 << 20) != 0,
+            pat: leaf1.edx & (1 << 16) != 0,
+            huge_1g: ext_edx & (1 << 26) != 0,
+            la57_active: cr4 & (1 << 12) != 0,
+        },
         rdrand: leaf1.ecx & (1 << 30) != 0,
-        huge_1g,
-        la57_active: cr4 & (1 << 12) != 0,
     }
 }
 
 /// A random 64-bit value for KASLR: RDRAND when available, else the TSC mixed.
-pub fn random_u64(features: CpuFeatures) -> u64 {
+pub fn random_u64(rdrand_available: bool) -> u64 {
     #[target_feature(enable = "rdrand")]
     fn rdrand() -> Option<u64> {
         for _ in 0..32 {
@@ -237,7 +211,7 @@ pub fn random_u64(features: CpuFeatures) -> u64 {
         }
         None
     }
-    if features.rdrand {
+    if rdrand_available {
         // SAFETY: CPUID reported RDRAND.
         if let Some(v) = unsafe { rdrand() } {
             return v;
@@ -252,8 +226,22 @@ pub fn random_u64(features: CpuFeatures) -> u64 {
     z ^ (z >> 31)
 }
 
+/// Quiets the machine right after `ExitBootServices`, as the library decided.
+pub fn quiesce(q: &Quiesce<'_>) {
+    if q.mask_pics {
+        mask_pics();
+    }
+    mask_io_apics(q.io_apics, q.revision);
+    if q.reset_local_apic {
+        reset_local_apic();
+    }
+    if let Some(pat) = q.pat {
+        program_pat(pat);
+    }
+}
+
 /// Programs the PAT as the protocol specifies (PAT0 WB, 1 WT, 2 UC-, 3 UC, 4 WP, 5 WC).
-pub fn program_pat(value: u64) {
+fn program_pat(value: u64) {
     // SAFETY: IA32_PAT (0x277) exists (the caller checked CPUID); caches are flushed around the
     // change as the SDM requires when memory types change.
     unsafe {
@@ -263,9 +251,8 @@ pub fn program_pat(value: u64) {
     }
 }
 
-/// Masks every IOAPIC redirection entry the protocol says must be masked: delivery mode Fixed
-/// or Lowest Priority, and from revision 5 also NMI and ExtINT.
-pub fn mask_io_apics(apics: &[IoApic], revision: u64) {
+/// Masks every IOAPIC redirection entry [`ioapic_entry_must_be_masked`] names.
+fn mask_io_apics(apics: &[IoApic], revision: u64) {
     for apic in apics {
         let base = apic.address as usize;
         let read = |reg: u32| -> u32 {
@@ -287,10 +274,7 @@ pub fn mask_io_apics(apics: &[IoApic], revision: u64) {
         for i in 0..entries.min(240) {
             let reg = 0x10 + 2 * i;
             let low = read(reg);
-            let mode = (low >> 8) & 0b111;
-            let must_mask =
-                matches!(mode, 0b000 | 0b001) || (revision >= 5 && matches!(mode, 0b100 | 0b111));
-            if must_mask {
+            if ioapic_entry_must_be_masked(low, revision) {
                 write(reg, low | (1 << 16));
             }
         }
@@ -298,7 +282,7 @@ pub fn mask_io_apics(apics: &[IoApic], revision: u64) {
 }
 
 /// Revision 5 and later: the boot CPU's LAPIC enabled, SVR 0x1FF, TPR 0, every LVT masked.
-pub fn reset_local_apic() {
+fn reset_local_apic() {
     // SAFETY: IA32_APIC_BASE (0x1b) exists on every x86_64 CPU.
     let base_msr = unsafe { rdmsr(0x1b) };
     let x2apic = base_msr & (1 << 10) != 0;

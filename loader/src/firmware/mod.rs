@@ -1,312 +1,218 @@
 //! The UEFI side of the loader: everything that talks to firmware or hardware.
 //!
-//! [`boot`] runs the whole sequence and only returns on an error that left the machine usable
-//! (boot services still active), so `main` can report it and go back to the firmware:
+//! [`boot`] runs the sequence the library decides (see `loader::boot`) and only returns on an
+//! error that left the machine usable (boot services still active), so `main` can report it and
+//! go back to the firmware:
 //!
-//! 1. read `limine.conf` from the loader's own volume and pick the entry (menu if asked);
-//! 2. read the kernel file, check and load the ELF into one contiguous block, relocate it
-//!    (with a KASLR slide when `kaslr: yes`), scan its requests, negotiate the base revision;
-//! 3. gather what the requests need (GOP framebuffer, ACPI/SMBIOS/system table, time, stack)
-//!    and allocate every response, buffer and page-table page while allocation is possible;
-//! 4. exit boot services, mask the PICs and IOAPICs, program the PAT, convert the final memory
-//!    map, build the page tables from it, and hand off.
+//! 1. `loader::boot::prepare` over [`Uefi`], this module's implementation of the library's
+//!    `Firmware` trait: files on the boot volume, GOP, page allocation, configuration tables,
+//!    the clock, the boot menu, messages;
+//! 2. exit boot services, quiet the machine as the library says (PICs, IOAPICs, local APIC,
+//!    PAT), hand the final memory map to `Prepared::finish`, and jump to the kernel with the
+//!    arguments it returns.
 
 pub mod alloc;
 pub mod console;
 mod display;
 mod files;
-mod handoff;
-mod responses;
+pub mod handoff;
 
-use ::alloc::string::{String, ToString};
 use ::alloc::vec::Vec;
 use core::fmt;
 
 use uefi::boot::MemoryType;
 use uefi::mem::memory_map::MemoryMap;
+use uefi::table::cfg::ConfigTableEntry;
 
-use loader::config::{self, Builtins, Resource, Timeout};
-use loader::protocol::{self, Feature};
-use loader::{acpi, elf, memmap};
+use loader::acpi::PhysRead;
+use loader::boot::{
+    self, CpuFeatures, Display, DisplayMode, FileError, FinalMap, Firmware, FirmwareTables,
+    LoadError, Memory, RawMemoryMap,
+};
+use loader::{clock, memmap};
 
-use self::files::{FileError, Volume};
+use self::alloc::UefiPages;
+use self::files::Volume;
 use crate::say;
 
-/// A failure before the hand-off; the machine is still in the firmware's hands.
+/// Heap for the allocations made after `ExitBootServices` (memory-map conversion, page tables).
+const POST_EXIT_HEAP: usize = 4 << 20;
+
+/// The firmware services, as the library's boot sequence uses them.
 #[derive(Debug)]
-pub enum LoadError {
-    /// No configuration file anywhere the loader looks.
-    NoConfig,
-    /// The configuration file is not UTF-8.
-    ConfigNotText(String),
-    /// The configuration file does not parse.
-    Config(config::ConfigError),
-    /// No bootable entry, or the chosen one cannot be booted.
-    Entry(config::BootEntryError),
-    /// The kernel path names a volume the loader cannot reach.
-    UnsupportedResource(String),
-    /// A file could not be read.
-    File(FileError),
-    /// The kernel file is not a loadable kernel.
-    Elf(String, elf::ElfError),
-    /// The kernel's requests are malformed.
-    Scan(protocol::ScanError),
-    /// The kernel asks for a base revision this loader refuses.
-    Revision(protocol::RevisionError),
-    /// The kernel needs something the loader cannot give.
-    Unsupported(String),
-    /// The firmware refused memory.
-    OutOfMemory(&'static str),
+struct Uefi {
+    cpu: handoff::Cpu,
+    volume: Option<Volume>,
 }
 
-impl fmt::Display for LoadError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::NoConfig => write!(
-                f,
-                "limine.conf not found on the boot volume (looked for {})",
-                config::CONFIG_SEARCH_PATHS.join(", ")
-            ),
-            Self::ConfigNotText(path) => write!(f, "{path} is not UTF-8 text"),
-            Self::Config(e) => write!(f, "{e}"),
-            Self::Entry(e) => write!(f, "{e}"),
-            Self::UnsupportedResource(p) => write!(
-                f,
-                "kernel path {p}: the bundled loader reads files from boot() only (its own volume)"
-            ),
-            Self::File(FileError::NotFound(p)) => {
-                write!(f, "kernel file boot():{p} not found on the boot volume")
-            }
-            Self::File(e) => write!(f, "{e}"),
-            Self::Elf(path, e) => write!(f, "kernel boot():{path} cannot be loaded: {e}"),
-            Self::Scan(e) => write!(f, "kernel requests: {e}"),
-            Self::Revision(e) => write!(f, "{e}"),
-            Self::Unsupported(what) => write!(f, "{what}"),
-            Self::OutOfMemory(what) => write!(f, "out of memory for {what}"),
-        }
+impl Uefi {
+    fn volume(&mut self) -> Result<&mut Volume, FileError> {
+        let volume = match self.volume.take() {
+            Some(v) => v,
+            None => Volume::boot()?,
+        };
+        Ok(self.volume.insert(volume))
     }
 }
 
-/// The loader's name in the Bootloader Info response (its own, not "Limine").
-pub const LOADER_NAME: &str = "bundled-loader";
-/// Its version.
-pub const LOADER_VERSION: &str = env!("CARGO_PKG_VERSION");
-/// The HHDM offset (fixed, like Limine's default without `randomise_hhdm_base`).
-pub const HHDM_OFFSET: u64 = protocol::HHDM_DEFAULT_BASE;
+impl PhysRead for Uefi {
+    fn read(&self, addr: u64, len: usize) -> Option<&[u8]> {
+        if addr == 0 || addr.checked_add(len as u64)? > 1 << 46 {
+            return None;
+        }
+        // SAFETY: while boot services run, the firmware identity-maps RAM and the ACPI tables;
+        // the address comes from the RSDP chain and is only read.
+        Some(unsafe { core::slice::from_raw_parts(addr as *const u8, len) })
+    }
+}
 
-fn read_config(volume: &mut Volume) -> Result<(String, config::Config), LoadError> {
-    for path in config::CONFIG_SEARCH_PATHS {
-        match volume.read(path) {
-            Ok(bytes) => {
-                let text = String::from_utf8(bytes)
-                    .map_err(|_| LoadError::ConfigNotText((*path).into()))?;
-                let cfg =
-                    config::parse_with(&text, &Builtins::UEFI_X86_64).map_err(LoadError::Config)?;
-                return Ok(((*path).into(), cfg));
-            }
-            Err(FileError::NotFound(_)) => continue,
-            Err(e) => return Err(LoadError::File(e)),
+impl Firmware for Uefi {
+    type Pages = UefiPages;
+
+    fn say(&mut self, line: fmt::Arguments<'_>) {
+        console::print(format_args!("{line}\n"));
+    }
+
+    fn cpu(&self) -> CpuFeatures {
+        self.cpu.features
+    }
+
+    fn random_u64(&mut self) -> u64 {
+        handoff::random_u64(self.cpu.rdrand)
+    }
+
+    fn read_file(&mut self, path: &str) -> Result<Vec<u8>, FileError> {
+        self.volume()?.read(path)
+    }
+
+    fn load_file(&mut self, path: &str) -> Result<UefiPages, FileError> {
+        self.volume()?.read_pages(path, MemoryType::LOADER_DATA)
+    }
+
+    fn allocate(&mut self, memory: Memory, bytes: usize, align: usize) -> Option<UefiPages> {
+        let ty = match memory {
+            Memory::KernelImage => MemoryType::custom(memmap::KERNEL_MEMORY_TYPE),
+            Memory::Reclaimable => MemoryType::LOADER_DATA,
+        };
+        alloc::pages(ty, bytes, align).ok()
+    }
+
+    fn menu(&mut self, names: &[&str], default: usize, timeout: Option<u64>) -> usize {
+        let console::Choice::Boot(i) = console::menu(names, default, timeout);
+        i
+    }
+
+    fn display_modes(&mut self) -> Vec<DisplayMode> {
+        display::modes()
+    }
+
+    fn set_display_mode(&mut self, number: u32) -> Option<Display> {
+        display::set_mode(number)
+    }
+
+    fn tables(&self) -> FirmwareTables {
+        let (rsdp, smbios_32, smbios_64) = uefi::system::with_config_table(|tables| {
+            let find = |guid| {
+                tables
+                    .iter()
+                    .find(|t| t.guid == guid)
+                    .map(|t| t.address as u64)
+                    .filter(|&a| a != 0)
+            };
+            (
+                find(ConfigTableEntry::ACPI2_GUID).or_else(|| find(ConfigTableEntry::ACPI_GUID)),
+                find(ConfigTableEntry::SMBIOS_GUID),
+                find(ConfigTableEntry::SMBIOS3_GUID),
+            )
+        });
+        FirmwareTables {
+            rsdp,
+            smbios_32,
+            smbios_64,
+            system_table: uefi::table::system_table_raw().map(|st| st.as_ptr() as u64),
         }
     }
-    Err(LoadError::NoConfig)
+
+    fn time(&self) -> Option<clock::DateTime> {
+        let t = uefi::runtime::get_time().ok()?;
+        Some(clock::DateTime {
+            year: t.year(),
+            month: t.month(),
+            day: t.day(),
+            hour: t.hour(),
+            minute: t.minute(),
+            second: t.second(),
+            utc_offset_minutes: t.time_zone(),
+        })
+    }
+
+    fn memory_map_extent(&self) -> (usize, u64) {
+        uefi::boot::memory_map(MemoryType::LOADER_DATA)
+            .map(|m| {
+                let highest = m
+                    .entries()
+                    .map(|d| d.phys_start + d.page_count * 4096)
+                    .max()
+                    .unwrap_or(0);
+                (m.entries().count(), highest)
+            })
+            .unwrap_or((256, 1 << 32))
+    }
+
+    fn handoff_code(&self) -> (u64, u64) {
+        handoff::trampoline_span()
+    }
 }
 
 /// Loads and starts the kernel; returns only on an error before boot services ended.
 pub fn boot() -> Result<core::convert::Infallible, LoadError> {
     // Never let the firmware watchdog reset the machine while a menu waits.
     let _ = uefi::boot::set_watchdog_timer(0, 0x10000, None);
-    let cpu = handoff::cpu_features();
-    if cpu.la57_active {
-        // Switching from 5- to 4-level paging needs a detour through 32-bit mode (paging off),
-        // which this loader does not implement; refuse while the firmware can still report it.
-        return Err(LoadError::Unsupported(
-            "the firmware runs 5-level paging; the bundled loader hands off with 4-level paging \
-             only (use real Limine, or firmware/QEMU settings without 5-level paging)"
-                .into(),
-        ));
-    }
-    let mut volume = Volume::boot().map_err(LoadError::File)?;
-    let (config_path, cfg) = read_config(&mut volume)?;
-    let verbose = cfg
-        .options
-        .iter()
-        .any(|s| s.key == "verbose" && s.value.eq_ignore_ascii_case("yes"));
-    if verbose {
-        say!("loader: {LOADER_NAME} {LOADER_VERSION}, config {config_path}");
-    }
-
-    let entry = choose_entry(&cfg)?;
-    entry.check_bootable().map_err(LoadError::Entry)?;
-    for s in &entry.options {
-        if verbose {
-            say!(
-                "loader: note: option `{}` (line {}) is not used by the bundled loader",
-                s.key,
-                s.line
-            );
-        }
-    }
-    let kernel_path = entry
-        .kernel_path
-        .as_ref()
-        .ok_or_else(|| LoadError::Unsupported("entry has no kernel_path".into()))?;
-    if kernel_path.resource != Resource::Boot(None)
-        || kernel_path.compressed
-        || kernel_path.hash.is_some()
-    {
-        return Err(LoadError::UnsupportedResource(kernel_path.to_string()));
-    }
-    let path = kernel_path.path.clone();
-    let file = volume
-        .read_pages(&path, MemoryType::LOADER_DATA)
-        .map_err(LoadError::File)?;
-    let image = elf::parse(file.bytes()).map_err(|e| LoadError::Elf(path.clone(), e))?;
-    let kaslr = entry.kaslr.unwrap_or(false);
-    let slide = elf::choose_slide(&image, handoff::random_u64(cpu), kaslr);
-    let block_size = usize::try_from(image.image_size())
-        .map_err(|_| LoadError::OutOfMemory("the kernel image"))?;
-    let align = usize::try_from(image.alignment()).unwrap_or(4096).max(4096);
-    let block = alloc::aligned_pages(
-        MemoryType::custom(memmap::KERNEL_MEMORY_TYPE),
-        block_size,
-        align,
-    )
-    .map_err(|_| LoadError::OutOfMemory("the kernel image"))?;
-    // SAFETY: `block` is a fresh allocation of `block_size` bytes (rounded up to pages) that
-    // nothing else references.
-    let block_bytes = unsafe { core::slice::from_raw_parts_mut(block.as_ptr(), block_size) };
-    let loaded =
-        elf::load(&image, slide, block_bytes).map_err(|e| LoadError::Elf(path.clone(), e))?;
-    let scan_len = usize::try_from(loaded.scan_len)
-        .unwrap_or(block_size)
-        .min(block_size);
-    let scan = protocol::scan(&block_bytes[..scan_len]).map_err(LoadError::Scan)?;
-    let cap = cfg
-        .options
-        .iter()
-        .find(|s| s.key == "bundled_max_base_revision")
-        .and_then(|s| s.value.parse::<u64>().ok())
-        .unwrap_or(protocol::LOADER_MAX_REVISION);
-    let negotiated = protocol::negotiate(scan.tag.map(|t| t.requested_revision), cap)
-        .map_err(LoadError::Revision)?;
-    if let Some(tag) = &scan.tag {
-        protocol::write_tag(block_bytes, tag, &negotiated)
-            .map_err(|_| LoadError::Unsupported("base revision tag outside the image".into()))?;
-    }
-    if verbose {
-        say!(
-            "loader: kernel {path}: {} bytes, slide {:#x}, {} relocations, {} requests, base revision {} (asked {})",
-            file.size,
-            loaded.slide,
-            loaded.relocations,
-            scan.requests.len(),
-            negotiated.revision,
-            negotiated.requested
-        );
-    }
-
-    let display = if scan.find(Feature::Framebuffer).is_some() {
-        display::setup(entry.resolution.map(|r| (r.width, r.height)))
-    } else {
-        None
+    let mut fw = Uefi {
+        cpu: handoff::cpu(),
+        volume: None,
     };
-    let rsdp = responses::find_rsdp();
-    let io_apics = match rsdp {
-        Some(addr) => acpi::io_apics(&responses::IdentityMemory, addr).unwrap_or_else(|e| {
-            say!("loader: warning: {e}; IOAPIC entries stay as the firmware left them");
-            Vec::new()
-        }),
-        None => Vec::new(),
-    };
-
-    let mut plan = responses::Plan::prepare(responses::Inputs {
-        scan: &scan,
-        negotiated,
-        block_phys: block.as_ptr() as u64,
-        loaded: &loaded,
-        kernel_file: &file,
-        kernel_path: &path,
-        cmdline: &entry.cmdline,
-        display: display.as_ref(),
-        rsdp,
-        nx: cpu.nx,
-        huge_1g: cpu.huge_1g,
-        verbose,
-    })?;
-    let (regions, highest) = uefi::boot::memory_map(MemoryType::LOADER_DATA)
-        .map(|m| {
-            let highest = m
-                .entries()
-                .map(|d| d.phys_start + d.page_count * 4096)
-                .max()
-                .unwrap_or(0);
-            (m.entries().count(), highest)
-        })
-        .unwrap_or((256, 1 << 32));
-    plan.reserve_page_tables(regions, highest)?;
-    alloc::reserve_post_exit_arena(4 << 20)
+    let prepared = boot::prepare(&mut fw)?;
+    // Close the volume while boot services can still do it.
+    drop(fw);
+    alloc::reserve_post_exit_arena(POST_EXIT_HEAP)
         .map_err(|_| LoadError::OutOfMemory("the post-exit heap"))?;
 
     // Point of no return: from here on errors can only be reported on COM1.
     alloc::boot_services_exited();
     // SAFETY: nothing of the firmware's boot services is used after this call (the allocator
-    // switched to its arena, output goes straight to COM1).
+    // switched to its arena, output goes straight to COM1, the volume and GOP are closed).
     let final_map = unsafe { uefi::boot::exit_boot_services(Some(MemoryType::LOADER_DATA)) };
-    handoff::mask_pics();
-    handoff::mask_io_apics(&io_apics, negotiated.revision);
-    if negotiated.revision >= 5 {
-        handoff::reset_local_apic();
-    }
-    if cpu.pat {
-        handoff::program_pat(loader::paging::PAT_MSR_VALUE);
-    }
-    let regions: Vec<memmap::UefiRegion> = final_map
-        .entries()
-        .map(|d| memmap::UefiRegion {
-            ty: d.ty.0,
-            phys_start: d.phys_start,
-            pages: d.page_count,
-            attribute: d.att.bits(),
-        })
-        .collect();
-    match plan.finish(&regions, &final_map, block_bytes) {
-        Ok(args) => {
-            core::mem::forget(final_map);
-            // SAFETY: `finish` built page tables mapping the trampoline identically and in the
-            // HHDM, the GDT, the stack and every kernel segment, and answered the requests.
-            unsafe { handoff::enter_kernel(&args) }
-        }
+    handoff::quiesce(&prepared.quiesce());
+    let meta = final_map.meta();
+    let map = FinalMap {
+        regions: final_map
+            .entries()
+            .map(|d| memmap::UefiRegion {
+                ty: d.ty.0,
+                phys_start: d.phys_start,
+                pages: d.page_count,
+                attribute: d.att.bits(),
+            })
+            .collect(),
+        raw: RawMemoryMap {
+            phys: final_map.buffer().as_ptr() as u64,
+            size: meta.map_size as u64,
+            desc_size: meta.desc_size as u64,
+            desc_version: meta.desc_version,
+        },
+    };
+    // The EFI memory map response points at this buffer, and freeing it would need boot
+    // services: it stays where it is.
+    core::mem::forget(final_map);
+    match prepared.finish(&map) {
+        // SAFETY: `finish` built page tables mapping the trampoline identically and in the
+        // HHDM, the GDT, the stack and every kernel segment, and answered the requests.
+        Ok(args) => unsafe { handoff::enter_kernel(&args) },
         Err(e) => {
             say!("loader: fatal after leaving boot services: {e}");
             say!("loader: the machine is halted; reset it.");
-            loop {
-                // SAFETY: `cli; hlt` stops this CPU; nothing else runs.
-                unsafe { core::arch::asm!("cli", "hlt") };
-            }
+            handoff::halt()
         }
     }
-}
-
-fn choose_entry(cfg: &config::Config) -> Result<&config::Entry, LoadError> {
-    let default = cfg.boot_entry().map_err(LoadError::Entry)?;
-    let timeout = match cfg.timeout {
-        Timeout::Seconds(0) => return Ok(default),
-        Timeout::Seconds(s) => Some(s),
-        Timeout::Never => None,
-    };
-    let entries: Vec<&config::Entry> = cfg
-        .visible_entries()
-        .into_iter()
-        .filter(|e| !e.has_children)
-        .collect();
-    if entries.len() <= 1 && timeout.is_some() {
-        return Ok(default);
-    }
-    let names: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
-    let default_index = entries
-        .iter()
-        .position(|e| core::ptr::eq(*e, default))
-        .unwrap_or(0);
-    let console::Choice::Boot(i) = console::menu(&names, default_index, timeout);
-    Ok(entries.get(i).copied().unwrap_or(default))
 }

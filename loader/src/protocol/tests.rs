@@ -501,7 +501,7 @@ fn feature_ids_are_unique_and_round_trip() {
         }
     }
     assert_eq!(Feature::from_id([0, 0]), None);
-    // Spot-check a few words against the digest.
+    // Spot-check a few words against PROTOCOL.md's "Feature List".
     assert_eq!(feature_id::MEMMAP, [0x67cf3d9d378a806f, 0xe304acdfc50c3c62]);
     assert_eq!(
         feature_id::ENTROPY,
@@ -626,4 +626,68 @@ proptest! {
         prop_assert_eq!(found, expected);
         prop_assert_eq!(s.tag.is_some(), with_tag);
     }
+}
+
+#[test]
+fn responses_encode_every_field_at_its_offset() {
+    let fb = Framebuffer {
+        address: 0x1111,
+        width: 2,
+        height: 3,
+        pitch: 4,
+        bpp: 0x0506,
+        memory_model: 7,
+        red_mask_size: 8,
+        red_mask_shift: 9,
+        green_mask_size: 10,
+        green_mask_shift: 11,
+        blue_mask_size: 12,
+        blue_mask_shift: 13,
+        unused: [14; 7],
+        edid_size: 15,
+        edid: 16,
+        mode_count: 17,
+        modes: 18,
+    };
+    let mut out = [0xaau8; 88];
+    fb.encode(&mut out);
+    assert_eq!(read_u64(&out, 0), Some(0x1111));
+    assert_eq!(read_u64(&out, 24), Some(4));
+    assert_eq!(&out[32..41], &[6, 5, 7, 8, 9, 10, 11, 12, 13]);
+    assert_eq!(&out[41..48], &[14; 7]);
+    assert_eq!(read_u64(&out, 72), Some(18));
+    // Nothing past the structure is touched.
+    assert_eq!(&out[80..], &[0xaa; 8]);
+
+    let file = File {
+        revision: 1,
+        media_type: 0x0203_0405,
+        gpt_part_uuid: Uuid {
+            a: 0x0a0b_0c0d,
+            b: 0x0e0f,
+            c: 0x1011,
+            d: [1, 2, 3, 4, 5, 6, 7, 8],
+        },
+        ..File::default()
+    };
+    let mut out = [0u8; 112];
+    file.encode(&mut out);
+    assert_eq!(read_u64(&out, 0), Some(1));
+    assert_eq!(&out[40..44], &[5, 4, 3, 2]);
+    assert_eq!(
+        &out[80..88],
+        &[0x0d, 0x0c, 0x0b, 0x0a, 0x0f, 0x0e, 0x11, 0x10]
+    );
+    assert_eq!(&out[88..96], &[1, 2, 3, 4, 5, 6, 7, 8]);
+    assert!(out[96..].iter().all(|&b| b == 0));
+
+    // A short buffer gets the fields that fit, and no panic.
+    let mut short = [0u8; 12];
+    HhdmResponse {
+        revision: 9,
+        offset: 10,
+    }
+    .encode(&mut short);
+    assert_eq!(read_u64(&short, 0), Some(9));
+    assert_eq!(&short[8..], &[0; 4]);
 }
