@@ -5,7 +5,9 @@
 #   make iso       hybrid ISO image (build/kernel.iso) for QEMU or a USB stick
 #   make bench     benchmarks (criterion on the host + in-kernel figures)
 #   make debug     like run, paused, with a gdb stub on :1234
-#   make deps      install missing host tools (qemu, OVMF, xorriso, mtools)
+#   make deps      install what is missing: the pinned Rust toolchain with its targets and
+#                  components (rust-toolchain.toml), QEMU + its GTK/SDL window, OVMF, xorriso, mtools
+#   make lint      rustfmt check; clippy -D warnings on host, kernel (with and without ktest), loader
 #
 # Knobs (environment or make variables): MACHINE (q35), MEM (512M), SMP (1), ACCEL (tcg),
 # CPU (max), CMDLINE (kernel command line), QEMUFLAGS (extra QEMU options),
@@ -16,41 +18,49 @@
 CARGO ?= cargo
 XTASK := $(CARGO) run --quiet --release --package xtask --
 
+# cargo cannot build xtask without the pinned toolchain, and rustup does not install it on
+# demand when RUSTUP_AUTO_INSTALL=0: install it here if it is missing. xtask's deps step then
+# adds the targets and components rust-toolchain.toml lists.
+TOOLCHAIN := $(shell sed -n 's/^channel *= *"\([^"]*\)".*/\1/p' rust-toolchain.toml)
+
 export MACHINE MEM SMP ACCEL CPU CMDLINE QEMUFLAGS LIMINE_DIR OVMF_CODE OVMF_VARS TESTS
 
-.PHONY: all deps build run debug test iso run-iso bench lint clean
+.PHONY: all toolchain deps build run debug test iso run-iso bench lint clean
 
 all: build
 
-deps:
+toolchain:
+	@if command -v rustup >/dev/null 2>&1 && ! rustup run $(TOOLCHAIN) rustc --version >/dev/null 2>&1; then \
+		echo "deps: installing Rust toolchain $(TOOLCHAIN) (pinned in rust-toolchain.toml)"; \
+		rustup toolchain install $(TOOLCHAIN) --profile minimal; \
+	fi
+
+deps: toolchain
 	@$(XTASK) deps
 
-build:
+build: toolchain
 	@$(XTASK) build
 
-run:
+run: toolchain
 	@$(XTASK) run
 
-debug:
+debug: toolchain
 	@$(XTASK) debug
 
-test:
+test: toolchain
 	@$(XTASK) test
 
-iso:
+iso: toolchain
 	@$(XTASK) iso
 
-run-iso:
+run-iso: toolchain
 	@$(XTASK) run-iso
 
-bench:
+bench: toolchain
 	@$(XTASK) bench
 
-lint:
-	$(CARGO) fmt --all --check
-	$(CARGO) clippy --workspace --all-targets -- -D warnings
-	$(CARGO) clippy -p kernel --target x86_64-unknown-none --features ktest -- -D warnings
-	$(CARGO) clippy -p loader --target x86_64-unknown-uefi -- -D warnings
+lint: toolchain
+	@$(XTASK) lint
 
 clean:
 	$(CARGO) clean

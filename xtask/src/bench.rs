@@ -1,6 +1,7 @@
 //! `make bench`: figures, never pass/fail.
 //!
-//! 1. Host: the console renderer's criterion bench (`kernel/benches/console.rs`), which prints
+//! 1. Host: every criterion bench of the kernel crate (`kernel/benches/*.rs`, found through
+//!    `cargo metadata`, so a new bench file runs without touching this driver); each prints
 //!    its own `bench:` and `ratio:` lines after criterion's output.
 //! 2. Boot: wall time from starting QEMU to the kernel's `boot: ready` line with the bundled
 //!    loader (OVMF under TCG dominates it), and the kernel's own entry-to-ready time, each the
@@ -10,9 +11,11 @@
 //!
 //! Output contract (design.md): `bench: <name>: <value> <unit>` and `ratio: <name>: <value>`.
 
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use crate::deps::{self, Purpose};
+use crate::error::{Error, Result};
 use crate::images::{self, Kernel};
 use crate::qemu::{self, Knobs, Running, Vm};
 
@@ -30,7 +33,7 @@ fn boot_once(
     efi: &std::path::Path,
     cmdline: &str,
     wait_exit: bool,
-) -> Result<(f64, String), String> {
+) -> Result<(f64, String)> {
     let dir = images::build_dir().join("bench");
     let conf = images::project_conf(Some(cmdline), Some(false))?;
     let img = images::esp_disk(&dir, efi, kernel, &conf)?;
@@ -43,7 +46,7 @@ fn boot_once(
     let mut running = Running::spawn(vm.command()?, vm.qmp.clone())?;
     if !running.wait_for("boot: ready in", Duration::from_secs(90)) {
         let out = running.kill();
-        return Err(format!("no `boot: ready` ({})", qemu::describe(&out)));
+        return Err(format!("no `boot: ready` ({})", qemu::describe(&out)).into());
     }
     let wall = running.elapsed().as_secs_f64() * 1000.0;
     let out = if wait_exit {
@@ -64,16 +67,79 @@ fn ready_ms(log: &str) -> Option<f64> {
         .ok()
 }
 
+/// The bench targets of `package` in `cargo metadata --format-version 1` output.
+pub fn bench_targets(metadata: &str, package: &str) -> Result<Vec<String>> {
+    let meta: serde_json::Value = serde_json::from_str(metadata)
+        .map_err(|e| Error::Msg(format!("cargo metadata printed invalid JSON: {e}")))?;
+    let packages = meta
+        .get("packages")
+        .and_then(serde_json::Value::as_array)
+        .ok_or("cargo metadata has no packages")?;
+    let pkg = packages
+        .iter()
+        .find(|p| p.get("name").and_then(serde_json::Value::as_str) == Some(package))
+        .ok_or_else(|| Error::Msg(format!("cargo metadata lists no package {package}")))?;
+    let mut names: Vec<String> = pkg
+        .get("targets")
+        .and_then(serde_json::Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|t| {
+            t.get("kind")
+                .and_then(serde_json::Value::as_array)
+                .is_some_and(|k| k.iter().any(|k| k == "bench"))
+        })
+        .filter_map(|t| t.get("name").and_then(serde_json::Value::as_str))
+        .map(String::from)
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+fn cargo() -> Command {
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.current_dir(images::root());
+    cmd
+}
+
+/// The kernel crate's bench targets, asked of cargo.
+fn kernel_benches() -> Result<Vec<String>> {
+    let out = cargo()
+        .args(["metadata", "--format-version", "1", "--no-deps"])
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| Error::io("cannot run cargo metadata", e))?;
+    if !out.status.success() {
+        return Err(Error::Failed {
+            command: "cargo metadata".into(),
+            status: out.status,
+        });
+    }
+    bench_targets(&String::from_utf8_lossy(&out.stdout), "kernel")
+}
+
 /// Runs every benchmark and prints the figures.
-pub fn bench() -> Result<(), String> {
-    crate::deps::ensure()?;
-    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .current_dir(images::root())
-        .args(["bench", "-p", "kernel", "--bench", "console"])
-        .status()
-        .map_err(|e| format!("cannot run cargo bench: {e}"))?;
-    if !status.success() {
-        return Err("the console bench failed".into());
+pub fn bench() -> Result<()> {
+    deps::ensure(Purpose::Headless)?;
+    let benches = kernel_benches()?;
+    if benches.is_empty() {
+        eprintln!("bench: the kernel crate has no host benches");
+    } else {
+        eprintln!("bench: host benches: {}", benches.join(", "));
+        let mut cmd = cargo();
+        cmd.args(["bench", "-p", "kernel"]);
+        for name in &benches {
+            cmd.args(["--bench", name]);
+        }
+        let status = cmd
+            .status()
+            .map_err(|e| Error::io("cannot run cargo bench", e))?;
+        if !status.success() {
+            return Err(Error::Failed {
+                command: format!("cargo bench -p kernel ({})", benches.join(", ")),
+                status,
+            });
+        }
     }
 
     let kernel = images::build_kernel(Kernel::Normal)?;
@@ -106,4 +172,35 @@ pub fn bench() -> Result<(), String> {
         println!("{line}");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_bench_targets() {
+        let meta = r#"{"packages": [
+            {"name": "loader", "targets": [{"name": "x", "kind": ["bench"]}]},
+            {"name": "kernel", "targets": [
+                {"name": "kernel", "kind": ["lib"]},
+                {"name": "kernel", "kind": ["bin"]},
+                {"name": "frames", "kind": ["bench"]},
+                {"name": "console", "kind": ["bench"]},
+                {"name": "it", "kind": ["test"]}
+            ]}
+        ]}"#;
+        assert_eq!(
+            bench_targets(meta, "kernel").expect("valid"),
+            ["console", "frames"]
+        );
+        assert!(bench_targets(meta, "nope").is_err());
+        assert!(bench_targets("not json", "kernel").is_err());
+    }
+
+    #[test]
+    fn the_kernel_has_the_console_bench() {
+        let benches = kernel_benches().expect("cargo metadata");
+        assert!(benches.iter().any(|b| b == "console"), "{benches:?}");
+    }
 }

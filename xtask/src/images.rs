@@ -1,7 +1,9 @@
 //! Building the kernel and loader, and staging boot trees (ESP directories) for QEMU.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
+
+use crate::error::{Error, Result};
 
 /// The workspace root.
 pub fn root() -> PathBuf {
@@ -22,22 +24,51 @@ fn cargo() -> Command {
     cmd
 }
 
-fn run(mut cmd: Command, what: &str) -> Result<(), String> {
-    let status = cmd
-        .status()
-        .map_err(|e| format!("cannot run cargo for {what}: {e}"))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!("building {what} failed ({status})"))
-    }
+/// The executable that `cargo build --message-format=json...` output says it produced for
+/// the binary target `bin`.
+pub fn built_executable(json_lines: &str, bin: &str) -> Option<PathBuf> {
+    json_lines
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|m| {
+            m.get("reason").and_then(serde_json::Value::as_str) == Some("compiler-artifact")
+        })
+        .filter(|m| {
+            m.pointer("/target/name")
+                .and_then(serde_json::Value::as_str)
+                == Some(bin)
+                && m.pointer("/target/kind")
+                    .and_then(serde_json::Value::as_array)
+                    .is_some_and(|k| k.iter().any(|k| k == "bin"))
+        })
+        .filter_map(|m| m.get("executable")?.as_str().map(PathBuf::from))
+        .next_back()
 }
 
-fn copy(from: &Path, to: &Path) -> Result<(), String> {
+/// Runs a `cargo build` of binary `bin` and returns the executable it built, wherever the
+/// target directory is (`CARGO_TARGET_DIR`, `build.target-dir`, or `target/`).
+fn build_bin(mut cmd: Command, bin: &str, what: &str) -> Result<PathBuf> {
+    // Diagnostics stay human-readable on stderr; stdout carries the JSON messages.
+    cmd.arg("--message-format=json-render-diagnostics")
+        .stderr(Stdio::inherit());
+    let out = cmd
+        .output()
+        .map_err(|e| Error::io(format!("cannot run cargo for {what}"), e))?;
+    if !out.status.success() {
+        return Err(format!("building {what} failed ({})", out.status).into());
+    }
+    built_executable(&String::from_utf8_lossy(&out.stdout), bin)
+        .ok_or_else(|| Error::Msg(format!("cargo did not report the executable of {what}")))
+}
+
+fn copy(from: &Path, to: &Path) -> Result<()> {
     crate::qemu::ensure_parent(to)?;
-    std::fs::copy(from, to)
-        .map(|_| ())
-        .map_err(|e| format!("cannot copy {} to {}: {e}", from.display(), to.display()))
+    std::fs::copy(from, to).map(|_| ()).map_err(|e| {
+        Error::io(
+            format!("cannot copy {} to {}", from.display(), to.display()),
+            e,
+        )
+    })
 }
 
 /// Which kernel image.
@@ -50,13 +81,13 @@ pub enum Kernel {
 }
 
 /// Builds a kernel (release profile) and returns its path under `build/`.
-pub fn build_kernel(kind: Kernel) -> Result<PathBuf, String> {
+pub fn build_kernel(kind: Kernel) -> Result<PathBuf> {
     build_kernel_with(kind, "release")
 }
 
 /// Builds a kernel with cargo profile `profile` (`release`, or `kdebug` for full debug info)
 /// and returns its path under `build/`.
-pub fn build_kernel_with(kind: Kernel, profile: &str) -> Result<PathBuf, String> {
+pub fn build_kernel_with(kind: Kernel, profile: &str) -> Result<PathBuf> {
     let mut cmd = cargo();
     cmd.args([
         "build",
@@ -72,7 +103,7 @@ pub fn build_kernel_with(kind: Kernel, profile: &str) -> Result<PathBuf, String>
     if kind == Kernel::Test {
         cmd.args(["--features", "ktest"]);
     }
-    run(cmd, "the kernel")?;
+    let built = build_bin(cmd, "kernel", "the kernel")?;
     let name = match (kind, profile) {
         (Kernel::Normal, "release") => "kernel.elf".to_string(),
         (Kernel::Test, "release") => "kernel-test.elf".to_string(),
@@ -80,18 +111,12 @@ pub fn build_kernel_with(kind: Kernel, profile: &str) -> Result<PathBuf, String>
         (Kernel::Test, p) => format!("kernel-test-{p}.elf"),
     };
     let out = build_dir().join(name);
-    copy(
-        &root()
-            .join("target/x86_64-unknown-none")
-            .join(profile)
-            .join("kernel"),
-        &out,
-    )?;
+    copy(&built, &out)?;
     Ok(out)
 }
 
 /// Builds the bundled loader and returns the path of `BOOTX64.EFI` under `build/`.
-pub fn build_loader() -> Result<PathBuf, String> {
+pub fn build_loader() -> Result<PathBuf> {
     let mut cmd = cargo();
     cmd.args([
         "build",
@@ -103,18 +128,15 @@ pub fn build_loader() -> Result<PathBuf, String> {
         "--target",
         "x86_64-unknown-uefi",
     ]);
-    run(cmd, "the loader")?;
+    let built = build_bin(cmd, "loader", "the loader")?;
     let out = build_dir().join("BOOTX64.EFI");
-    copy(
-        &root().join("target/x86_64-unknown-uefi/release/loader.efi"),
-        &out,
-    )?;
+    copy(&built, &out)?;
     Ok(out)
 }
 
 /// The boot loader to put on the ESP: real Limine's `BOOTX64.EFI` when `LIMINE_DIR` is set,
 /// the bundled loader otherwise.
-pub fn efi_loader() -> Result<PathBuf, String> {
+pub fn efi_loader() -> Result<PathBuf> {
     match std::env::var_os("LIMINE_DIR") {
         Some(dir) if !dir.is_empty() => {
             let efi = PathBuf::from(&dir).join("BOOTX64.EFI");
@@ -127,7 +149,8 @@ pub fn efi_loader() -> Result<PathBuf, String> {
                      or a checkout of a `v8.x-binary` ... `v11.x-binary` branch \
                      (https://github.com/limine-bootloader/limine)",
                     PathBuf::from(dir).display()
-                ))
+                )
+                .into())
             }
         }
         _ => build_loader(),
@@ -140,14 +163,10 @@ pub fn using_real_limine() -> bool {
 }
 
 /// Lays out an ESP directory: `EFI/BOOT/BOOTX64.EFI`, `limine.conf`, `boot/kernel`.
-pub fn stage_esp(
-    dir: &Path,
-    efi: &Path,
-    kernel: Option<&Path>,
-    conf: Option<&str>,
-) -> Result<(), String> {
+pub fn stage_esp(dir: &Path, efi: &Path, kernel: Option<&Path>, conf: Option<&str>) -> Result<()> {
     if dir.exists() {
-        std::fs::remove_dir_all(dir).map_err(|e| format!("cannot clean {}: {e}", dir.display()))?;
+        std::fs::remove_dir_all(dir)
+            .map_err(|e| Error::io(format!("cannot clean {}", dir.display()), e))?;
     }
     copy(efi, &dir.join("EFI/BOOT/BOOTX64.EFI"))?;
     if let Some(kernel) = kernel {
@@ -155,14 +174,14 @@ pub fn stage_esp(
     }
     if let Some(conf) = conf {
         std::fs::write(dir.join("limine.conf"), conf)
-            .map_err(|e| format!("cannot write limine.conf: {e}"))?;
+            .map_err(|e| Error::io("cannot write limine.conf", e))?;
     }
     Ok(())
 }
 
 /// Stages an ESP for `kernel` and `conf` in `dir/esp` and packs it into `dir/esp.img`, the
 /// disk a headless boot uses; returns the image's path.
-pub fn esp_disk(dir: &Path, efi: &Path, kernel: &Path, conf: &str) -> Result<PathBuf, String> {
+pub fn esp_disk(dir: &Path, efi: &Path, kernel: &Path, conf: &str) -> Result<PathBuf> {
     let esp = dir.join("esp");
     stage_esp(&esp, efi, Some(kernel), Some(conf))?;
     let image = dir.join("esp.img");
@@ -174,16 +193,16 @@ pub fn esp_disk(dir: &Path, efi: &Path, kernel: &Path, conf: &str) -> Result<Pat
 ///
 /// QEMU attaches the image as a disk with `snapshot=on`, so the guest can never write back
 /// into the build tree; the same image serves as the El Torito EFI image of `make iso`.
-pub fn esp_image(dir: &Path, out: &Path) -> Result<(), String> {
+pub fn esp_image(dir: &Path, out: &Path) -> Result<()> {
     // Room for the files plus FAT overhead; FAT12/16 (mformat's choice for small sizes) is
     // what El Torito EFI images use and what every UEFI reads.
     let size_mib = (dir_size(dir).div_ceil(1 << 20) + 4).max(8);
     crate::qemu::ensure_parent(out)?;
     let _ = std::fs::remove_file(out);
-    let file =
-        std::fs::File::create(out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
+    let file = std::fs::File::create(out)
+        .map_err(|e| Error::io(format!("cannot create {}", out.display()), e))?;
     file.set_len(size_mib << 20)
-        .map_err(|e| format!("cannot size {}: {e}", out.display()))?;
+        .map_err(|e| Error::io(format!("cannot size {}", out.display()), e))?;
     drop(file);
     let image = out.to_str().ok_or("image path is not UTF-8")?;
     let status = Command::new("mformat")
@@ -191,7 +210,7 @@ pub fn esp_image(dir: &Path, out: &Path) -> Result<(), String> {
         .status();
     check(status, "mformat")?;
     let entries: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|e| format!("cannot list {}: {e}", dir.display()))?
+        .map_err(|e| Error::io(format!("cannot list {}", dir.display()), e))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .collect();
     if entries.is_empty() {
@@ -202,12 +221,13 @@ pub fn esp_image(dir: &Path, out: &Path) -> Result<(), String> {
     check(cmd.status(), "mcopy")
 }
 
-fn check(status: std::io::Result<std::process::ExitStatus>, what: &str) -> Result<(), String> {
+fn check(status: std::io::Result<std::process::ExitStatus>, what: &str) -> Result<()> {
     match status {
         Ok(s) if s.success() => Ok(()),
-        Ok(s) => Err(format!("{what} failed ({s})")),
-        Err(e) => Err(format!(
-            "cannot run {what} (install mtools: `make deps`): {e}"
+        Ok(s) => Err(format!("{what} failed ({s})").into()),
+        Err(e) => Err(Error::io(
+            format!("cannot run {what} (install mtools: `make deps`)"),
+            e,
         )),
     }
 }
@@ -235,10 +255,10 @@ pub fn cmdline_from_env() -> Option<String> {
 
 /// The project's `limine.conf`, with the first entry's `cmdline:` replaced by `cmdline` and its
 /// `kaslr:` by `kaslr` when given.
-pub fn project_conf(cmdline: Option<&str>, kaslr: Option<bool>) -> Result<String, String> {
+pub fn project_conf(cmdline: Option<&str>, kaslr: Option<bool>) -> Result<String> {
     let path = root().join("limine.conf");
     let text = std::fs::read_to_string(&path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        .map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
     Ok(rewrite_conf(&text, cmdline, kaslr))
 }
 
@@ -310,6 +330,29 @@ mod tests {
         assert!(out.contains("    cmdline: log=debug irq=pic\n    kaslr: no\n"));
         assert!(out.contains("/other\n    cmdline: x\n"));
         assert_eq!(rewrite_conf(CONF, None, None), CONF);
+    }
+
+    #[test]
+    fn executable_from_cargo_messages() {
+        let lines = concat!(
+            r#"{"reason":"compiler-artifact","target":{"name":"kernel","kind":["lib"]},"executable":null}"#,
+            "\n",
+            r#"{"reason":"compiler-artifact","target":{"name":"kernel","kind":["bin"]},"executable":"/t/x86_64-unknown-none/release/kernel"}"#,
+            "\n",
+            r#"{"reason":"compiler-artifact","target":{"name":"loader","kind":["bin"]},"executable":"/t/x86_64-unknown-uefi/release/loader.efi"}"#,
+            "\n",
+            r#"{"reason":"build-finished","success":true}"#,
+            "\nnot json\n",
+        );
+        assert_eq!(
+            built_executable(lines, "kernel"),
+            Some(PathBuf::from("/t/x86_64-unknown-none/release/kernel"))
+        );
+        assert_eq!(
+            built_executable(lines, "loader"),
+            Some(PathBuf::from("/t/x86_64-unknown-uefi/release/loader.efi"))
+        );
+        assert_eq!(built_executable(lines, "xtask"), None);
     }
 
     #[test]

@@ -10,44 +10,48 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::error::{Error, Result};
 use crate::images;
 
-fn run(mut cmd: Command, what: &str) -> Result<(), String> {
+fn run(mut cmd: Command, what: &str) -> Result<()> {
     let shown = format!("{cmd:?}");
-    let out = cmd
-        .output()
-        .map_err(|e| format!("cannot run {what}: {e} (is it installed? `make deps`)"))?;
+    let out = cmd.output().map_err(|e| {
+        Error::io(
+            format!("cannot run {what} (is it installed? `make deps`)"),
+            e,
+        )
+    })?;
     if out.status.success() {
         Ok(())
     } else {
         Err(format!(
             "{what} failed: {shown}\n{}",
             String::from_utf8_lossy(&out.stderr)
-        ))
+        )
+        .into())
     }
 }
 
-fn copy(from: &Path, to: &Path) -> Result<(), String> {
+fn copy(from: &Path, to: &Path) -> Result<()> {
     crate::qemu::ensure_parent(to)?;
-    std::fs::copy(from, to)
-        .map(|_| ())
-        .map_err(|e| format!("cannot copy {} to {}: {e}", from.display(), to.display()))
+    std::fs::copy(from, to).map(|_| ()).map_err(|e| {
+        Error::io(
+            format!("cannot copy {} to {}", from.display(), to.display()),
+            e,
+        )
+    })
 }
 
 /// Builds `out` from `kernel` and the `conf` text, staging in `root` (e.g. `iso_root/`);
 /// `efi` is the UEFI loader to use (the bundled one, or real Limine's under `LIMINE_DIR`).
-pub fn build_iso(
-    kernel: &Path,
-    efi: &Path,
-    conf: &str,
-    root: &Path,
-    out: &Path,
-) -> Result<(), String> {
+pub fn build_iso(kernel: &Path, efi: &Path, conf: &str, root: &Path, out: &Path) -> Result<()> {
     if root.exists() {
-        for entry in
-            std::fs::read_dir(root).map_err(|e| format!("cannot list {}: {e}", root.display()))?
+        for entry in std::fs::read_dir(root)
+            .map_err(|e| Error::io(format!("cannot list {}", root.display()), e))?
         {
-            let path = entry.map_err(|e| e.to_string())?.path();
+            let path = entry
+                .map_err(|e| Error::io(format!("cannot list {}", root.display()), e))?
+                .path();
             if path.file_name().is_some_and(|n| n == "README.md") {
                 continue;
             }
@@ -56,13 +60,14 @@ pub fn build_iso(
             } else {
                 std::fs::remove_file(&path)
             };
-            removed.map_err(|e| format!("cannot clean {}: {e}", path.display()))?;
+            removed.map_err(|e| Error::io(format!("cannot clean {}", path.display()), e))?;
         }
     }
-    std::fs::create_dir_all(root).map_err(|e| format!("cannot create {}: {e}", root.display()))?;
+    std::fs::create_dir_all(root)
+        .map_err(|e| Error::io(format!("cannot create {}", root.display()), e))?;
     copy(kernel, &root.join("boot/kernel"))?;
     std::fs::write(root.join("limine.conf"), conf)
-        .map_err(|e| format!("cannot write limine.conf: {e}"))?;
+        .map_err(|e| Error::io("cannot write limine.conf", e))?;
     let _ = std::fs::remove_file(out);
     crate::qemu::ensure_parent(out)?;
 
@@ -138,8 +143,8 @@ pub fn build_iso(
 }
 
 /// `make iso`: the normal kernel and the project's `limine.conf` into `build/kernel.iso`.
-pub fn iso() -> Result<PathBuf, String> {
-    crate::deps::ensure()?;
+pub fn iso() -> Result<PathBuf> {
+    crate::deps::ensure(crate::deps::Purpose::Headless)?;
     let kernel = images::build_kernel(images::Kernel::Normal)?;
     let cmdline = images::cmdline_from_env();
     let conf = images::project_conf(cmdline.as_deref(), None)?;

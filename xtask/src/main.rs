@@ -1,13 +1,16 @@
 //! Host-side driver behind the Makefile: `cargo xtask <command>`.
 //!
-//! Commands: `deps`, `build`, `run`, `debug`, `test`, `iso`, `bench`. Knobs come from the
-//! environment (see `qemu.rs`): MACHINE, MEM, SMP, ACCEL, CPU, QEMUFLAGS, CMDLINE, LIMINE_DIR.
+//! Commands: `deps`, `build`, `run`, `debug`, `test`, `iso`, `bench`, `lint`. Knobs come from
+//! the environment (see `qemu.rs`): MACHINE, MEM, SMP, ACCEL, CPU, QEMUFLAGS, CMDLINE,
+//! LIMINE_DIR. Every failure is an [`error::Error`], printed once by `main`.
 
 mod bench;
 mod deps;
+mod error;
 mod images;
 mod iso;
 mod ktap;
+mod lint;
 mod qemu;
 mod run;
 mod screen;
@@ -15,25 +18,29 @@ mod test;
 
 use std::process::ExitCode;
 
+use deps::Purpose;
+use error::Result;
+
 const USAGE: &str =
-    "usage: cargo xtask <deps|build|run|debug|run-iso|iso|test|bench|screenshot [out.png]>";
+    "usage: cargo xtask <deps|build|run|debug|run-iso|iso|test|bench|lint|screenshot [out.png]>";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
-        Some("deps") => deps::ensure().map(|()| true),
+        Some("deps") => deps::ensure(Purpose::All).map(|()| true),
         Some("build") => build().map(|()| true),
         Some("run") => run::run(false).map(|()| true),
         Some("debug") => run::run(true).map(|()| true),
         Some("test") => test::test(),
         Some("iso") => iso::iso().map(|_| true),
         Some("bench") => bench::bench().map(|()| true),
+        Some("lint") => lint::lint(),
         Some("run-iso") => run::run_iso().map(|()| true),
         Some("screenshot") => {
             let out = args.get(1).map_or("docs/screenshot.png", String::as_str);
             run::screenshot(std::path::Path::new(out)).map(|()| true)
         }
-        _ => Err(USAGE.to_string()),
+        _ => Err(USAGE.into()),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,
@@ -45,7 +52,8 @@ fn main() -> ExitCode {
     }
 }
 
-fn build() -> Result<(), String> {
+fn build() -> Result<()> {
+    deps::ensure(Purpose::Headless)?;
     images::build_kernel(images::Kernel::Normal)?;
     images::build_kernel(images::Kernel::Test)?;
     let efi = images::efi_loader()?;

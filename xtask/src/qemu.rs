@@ -2,15 +2,18 @@
 //!
 //! Every target honours the same knobs (environment variables, as `make VAR=...` passes them):
 //! `MACHINE` (q35), `MEM` (512M), `SMP` (1), `ACCEL` (tcg; `kvm` is opt-in), `CPU` (max),
-//! `QEMUFLAGS` (extra options appended last, split on whitespace), `OVMF_CODE`/`OVMF_VARS`
-//! (firmware images, found in the usual distribution paths otherwise).
+//! `QEMUFLAGS` (extra options appended last, split with shell quoting rules),
+//! `OVMF_CODE`/`OVMF_VARS` (firmware images, found in the usual distribution paths otherwise).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+use crate::error::{Error, Result};
 
 /// QEMU exit status for the kernel's success code 0x10 through isa-debug-exit.
 pub const EXIT_SUCCESS: i32 = 33;
@@ -50,7 +53,7 @@ const OVMF_CANDIDATES: &[(&str, &str)] = &[
 ];
 
 /// Finds OVMF: `OVMF_CODE`/`OVMF_VARS` if set, else the first distribution path that exists.
-pub fn find_ovmf() -> Result<Ovmf, String> {
+pub fn find_ovmf() -> Result<Ovmf> {
     // `make` exports unset variables as empty strings: empty means unset.
     let var = |name| std::env::var_os(name).filter(|v| !v.is_empty());
     if let (Some(code), Some(vars)) = (var("OVMF_CODE"), var("OVMF_VARS")) {
@@ -65,7 +68,8 @@ pub fn find_ovmf() -> Result<Ovmf, String> {
             "OVMF_CODE={} / OVMF_VARS={} do not both exist",
             ovmf.code.display(),
             ovmf.vars.display()
-        ));
+        )
+        .into());
     }
     OVMF_CANDIDATES
         .iter()
@@ -77,7 +81,7 @@ pub fn find_ovmf() -> Result<Ovmf, String> {
         .ok_or_else(|| {
             "OVMF firmware not found (looked in /usr/share/OVMF and other usual places); run \
              `make deps` (Debian/Ubuntu package `ovmf`) or set OVMF_CODE and OVMF_VARS"
-                .to_string()
+                .into()
         })
 }
 
@@ -105,29 +109,33 @@ fn env_or(name: &str, default: &str) -> String {
     }
 }
 
+/// Splits `QEMUFLAGS` the way a POSIX shell splits words: `-append "a b"` is two arguments.
+pub fn split_qemuflags(flags: &str) -> Result<Vec<String>> {
+    shlex::split(flags).ok_or_else(|| Error::Knob {
+        name: "QEMUFLAGS",
+        why: format!("unbalanced quotes or a trailing backslash in {flags:?}"),
+    })
+}
+
 impl Knobs {
-    /// Reads the knobs from the environment.
-    pub fn from_env() -> Self {
-        Self {
-            machine: env_or("MACHINE", "q35"),
-            mem: env_or("MEM", "512M"),
-            smp: env_or("SMP", "1"),
-            accel: env_or("ACCEL", "tcg"),
-            cpu: env_or("CPU", "max"),
-            extra: std::env::var("QEMUFLAGS")
-                .unwrap_or_default()
-                .split_whitespace()
-                .map(String::from)
-                .collect(),
-        }
+    /// Reads the knobs from the environment; errors when `QEMUFLAGS` cannot be split.
+    pub fn from_env() -> Result<Self> {
+        Ok(Self {
+            extra: split_qemuflags(&std::env::var("QEMUFLAGS").unwrap_or_default())?,
+            ..Self::for_tests()
+        })
     }
 
     /// Defaults for test boots: the environment's extra flags are not applied, so a user's
     /// `QEMUFLAGS` cannot break the harness, but MEM/SMP/MACHINE/ACCEL/CPU still are.
     pub fn for_tests() -> Self {
         Self {
+            machine: env_or("MACHINE", "q35"),
+            mem: env_or("MEM", "512M"),
+            smp: env_or("SMP", "1"),
+            accel: env_or("ACCEL", "tcg"),
+            cpu: env_or("CPU", "max"),
             extra: Vec::new(),
-            ..Self::from_env()
         }
     }
 }
@@ -137,8 +145,8 @@ impl Knobs {
 pub enum Display {
     /// No window (`-display none`).
     Headless,
-    /// QEMU's default window.
-    Window,
+    /// A window through this QEMU front end (`-display gtk` / `-display sdl`).
+    Window(&'static str),
 }
 
 /// Whether a graphical display is available to open a window on.
@@ -146,6 +154,29 @@ pub fn have_display() -> bool {
     ["DISPLAY", "WAYLAND_DISPLAY"]
         .iter()
         .any(|v| std::env::var_os(v).is_some_and(|s| !s.is_empty()))
+}
+
+/// The window front ends QEMU can open, preferred first.
+const WINDOW_BACKENDS: [&str; 2] = ["gtk", "sdl"];
+
+/// The first window front end listed by `qemu-system-x86_64 -display help` output.
+///
+/// Debian ships GTK and SDL as loadable modules in `qemu-system-gui`; without them the list
+/// has no `gtk`/`sdl` line (and a bare `qemu-system-x86_64` would fall back to VNC).
+pub fn window_backend_in(help: &str) -> Option<&'static str> {
+    WINDOW_BACKENDS
+        .into_iter()
+        .find(|b| help.lines().any(|l| l.trim() == *b))
+}
+
+/// Asks QEMU which window front end it has (`None`: none, or QEMU cannot be run).
+pub fn window_backend() -> Option<&'static str> {
+    let out = Command::new("qemu-system-x86_64")
+        .args(["-display", "help"])
+        .stdin(Stdio::null())
+        .output()
+        .ok()?;
+    window_backend_in(&String::from_utf8_lossy(&out.stdout))
 }
 
 /// One QEMU invocation.
@@ -198,12 +229,16 @@ impl Vm {
     }
 
     /// Builds the command line.
-    pub fn command(&self) -> Result<Command, String> {
+    pub fn command(&self) -> Result<Command> {
+        ensure_parent(&self.vars_copy)?;
         std::fs::copy(&self.ovmf.vars, &self.vars_copy).map_err(|e| {
-            format!(
-                "cannot copy {} to {}: {e}",
-                self.ovmf.vars.display(),
-                self.vars_copy.display()
+            Error::io(
+                format!(
+                    "cannot copy {} to {}",
+                    self.ovmf.vars.display(),
+                    self.vars_copy.display()
+                ),
+                e,
             )
         })?;
         let mut cmd = Command::new("qemu-system-x86_64");
@@ -234,7 +269,7 @@ impl Vm {
         }
         match self.display {
             Display::Headless => cmd.args(["-display", "none"]),
-            Display::Window => &mut cmd,
+            Display::Window(backend) => cmd.args(["-display", backend]),
         };
         if self.interactive {
             cmd.args(["-serial", "mon:stdio"]);
@@ -263,6 +298,8 @@ pub struct Running {
     child: Child,
     log: Arc<Mutex<Vec<u8>>>,
     stderr: Arc<Mutex<Vec<u8>>>,
+    /// The threads copying QEMU's stdout and stderr; joined once QEMU has exited.
+    readers: Vec<JoinHandle<()>>,
     started: Instant,
     qmp_path: Option<PathBuf>,
     qmp: Option<(BufReader<UnixStream>, UnixStream)>,
@@ -283,7 +320,8 @@ pub struct Outcome {
     pub elapsed: Duration,
 }
 
-fn pump(mut from: impl Read + Send + 'static, into: Arc<Mutex<Vec<u8>>>) {
+/// Copies `from` into `into` until end of file (the pipe closes when QEMU exits).
+fn pump(mut from: impl Read + Send + 'static, into: Arc<Mutex<Vec<u8>>>) -> JoinHandle<()> {
     std::thread::spawn(move || {
         let mut buf = [0u8; 4096];
         while let Ok(n) = from.read(&mut buf) {
@@ -292,29 +330,82 @@ fn pump(mut from: impl Read + Send + 'static, into: Arc<Mutex<Vec<u8>>>) {
             }
             into.lock().expect("log lock").extend_from_slice(&buf[..n]);
         }
-    });
+    })
+}
+
+/// One message from QEMU on a QMP socket (QMP specification, "Server responses" and
+/// "Asynchronous events").
+#[derive(Debug, Clone, PartialEq)]
+pub enum QmpMessage {
+    /// The greeting sent on connect (`{"QMP": {...}}`).
+    Greeting,
+    /// A successful reply: the value of `return`.
+    Return(serde_json::Value),
+    /// An error reply.
+    Error {
+        /// `error.class`.
+        class: String,
+        /// `error.desc`.
+        desc: String,
+    },
+    /// An asynchronous event (`{"event": NAME, ...}`), not a reply to anything.
+    Event(String),
+}
+
+/// Parses one line from a QMP socket.
+pub fn parse_qmp(line: &str) -> Result<QmpMessage> {
+    let value: serde_json::Value = serde_json::from_str(line)
+        .map_err(|e| Error::Msg(format!("QMP sent invalid JSON ({e}): {}", line.trim())))?;
+    let obj = value
+        .as_object()
+        .ok_or_else(|| Error::Msg(format!("QMP sent a non-object: {}", line.trim())))?;
+    if let Some(ret) = obj.get("return") {
+        return Ok(QmpMessage::Return(ret.clone()));
+    }
+    if let Some(err) = obj.get("error") {
+        let field = |k: &str| {
+            err.get(k)
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or("?")
+                .to_string()
+        };
+        return Ok(QmpMessage::Error {
+            class: field("class"),
+            desc: field("desc"),
+        });
+    }
+    if let Some(event) = obj.get("event").and_then(serde_json::Value::as_str) {
+        return Ok(QmpMessage::Event(event.to_string()));
+    }
+    if obj.contains_key("QMP") {
+        return Ok(QmpMessage::Greeting);
+    }
+    Err(format!("QMP sent an unknown message: {}", line.trim()).into())
 }
 
 impl Running {
     /// Spawns `cmd` with captured serial output.
-    pub fn spawn(mut cmd: Command, qmp: Option<PathBuf>) -> Result<Self, String> {
+    pub fn spawn(mut cmd: Command, qmp: Option<PathBuf>) -> Result<Self> {
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let mut child = cmd
             .spawn()
-            .map_err(|e| format!("cannot start qemu-system-x86_64: {e}"))?;
+            .map_err(|e| Error::io("cannot start qemu-system-x86_64", e))?;
         let log = Arc::new(Mutex::new(Vec::new()));
         let stderr = Arc::new(Mutex::new(Vec::new()));
-        pump(child.stdout.take().expect("piped stdout"), Arc::clone(&log));
-        pump(
-            child.stderr.take().expect("piped stderr"),
-            Arc::clone(&stderr),
-        );
+        let readers = vec![
+            pump(child.stdout.take().expect("piped stdout"), Arc::clone(&log)),
+            pump(
+                child.stderr.take().expect("piped stderr"),
+                Arc::clone(&stderr),
+            ),
+        ];
         Ok(Self {
             child,
             log,
             stderr,
+            readers,
             started: Instant::now(),
             qmp_path: qmp,
             qmp: None,
@@ -375,10 +466,14 @@ impl Running {
         self.finish(None, false)
     }
 
-    fn finish(self, status: Option<i32>, timed_out: bool) -> Outcome {
+    /// Collects the outcome of an exited QEMU: joining the reader threads, which end when
+    /// the pipes reach end of file, guarantees the logs hold every byte QEMU wrote.
+    fn finish(mut self, status: Option<i32>, timed_out: bool) -> Outcome {
         let elapsed = self.started.elapsed();
-        // Give the pump threads a moment to drain the pipes.
-        std::thread::sleep(Duration::from_millis(50));
+        for reader in self.readers.drain(..) {
+            // A reader panics only if the log lock is poisoned; its bytes are lost then.
+            let _ = reader.join();
+        }
         Outcome {
             status,
             timed_out,
@@ -388,7 +483,7 @@ impl Running {
         }
     }
 
-    fn qmp_connect(&mut self) -> Result<(), String> {
+    fn qmp_connect(&mut self) -> Result<()> {
         if self.qmp.is_some() {
             return Ok(());
         }
@@ -398,48 +493,63 @@ impl Running {
             match UnixStream::connect(&path) {
                 Ok(s) => break s,
                 Err(e) if Instant::now() >= deadline => {
-                    return Err(format!("QMP connect {}: {e}", path.display()));
+                    return Err(Error::io(format!("QMP connect {}", path.display()), e));
                 }
                 Err(_) => std::thread::sleep(Duration::from_millis(50)),
             }
         };
         stream
             .set_read_timeout(Some(Duration::from_secs(30)))
-            .map_err(|e| e.to_string())?;
-        let writer = stream.try_clone().map_err(|e| e.to_string())?;
+            .map_err(|e| Error::io("QMP socket timeout", e))?;
+        let writer = stream
+            .try_clone()
+            .map_err(|e| Error::io("QMP socket clone", e))?;
         let mut reader = BufReader::new(stream);
         let mut greeting = String::new();
         reader
             .read_line(&mut greeting)
-            .map_err(|e| format!("QMP greeting: {e}"))?;
+            .map_err(|e| Error::io("QMP greeting", e))?;
+        if parse_qmp(&greeting)? != QmpMessage::Greeting {
+            return Err(format!("QMP: expected a greeting, got {}", greeting.trim()).into());
+        }
         self.qmp = Some((reader, writer));
-        self.qmp(r#"{"execute":"qmp_capabilities"}"#)?;
+        self.qmp(&serde_json::json!({ "execute": "qmp_capabilities" }))?;
         Ok(())
     }
 
-    /// Sends one QMP command (JSON text) and returns the response line; errors on `"error"`.
-    pub fn qmp(&mut self, command: &str) -> Result<String, String> {
+    /// Sends one QMP command and returns the value of its `return`; an error reply is an
+    /// [`Error::Qmp`]. Events that arrive meanwhile are skipped.
+    pub fn qmp(&mut self, command: &serde_json::Value) -> Result<serde_json::Value> {
         self.qmp_connect()?;
         let (reader, writer) = self.qmp.as_mut().expect("connected");
+        let text = command.to_string();
         writer
-            .write_all(command.as_bytes())
+            .write_all(text.as_bytes())
             .and_then(|()| writer.write_all(b"\n"))
-            .map_err(|e| format!("QMP write: {e}"))?;
+            .map_err(|e| Error::io("QMP write", e))?;
         loop {
             let mut line = String::new();
             let n = reader
                 .read_line(&mut line)
-                .map_err(|e| format!("QMP read: {e}"))?;
+                .map_err(|e| Error::io("QMP read", e))?;
             if n == 0 {
                 return Err("QMP connection closed".into());
             }
-            if line.contains("\"event\"") {
-                continue;
+            match parse_qmp(&line)? {
+                QmpMessage::Return(value) => return Ok(value),
+                QmpMessage::Error { class, desc } => {
+                    return Err(Error::Qmp {
+                        command: command
+                            .get("execute")
+                            .and_then(serde_json::Value::as_str)
+                            .unwrap_or("?")
+                            .to_string(),
+                        class,
+                        desc,
+                    });
+                }
+                QmpMessage::Event(_) | QmpMessage::Greeting => {}
             }
-            if line.contains("\"error\"") {
-                return Err(format!("QMP error for {command}: {}", line.trim()));
-            }
-            return Ok(line);
         }
     }
 }
@@ -461,10 +571,107 @@ pub fn describe(outcome: &Outcome) -> String {
 }
 
 /// Creates `path`'s parent directories.
-pub fn ensure_parent(path: &Path) -> Result<(), String> {
+pub fn ensure_parent(path: &Path) -> Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+            .map_err(|e| Error::io(format!("cannot create {}", dir.display()), e))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn qmp_replies_told_apart() {
+        assert_eq!(
+            parse_qmp(r#"{"QMP": {"version": {"qemu": {"major": 7}}, "capabilities": []}}"#)
+                .expect("greeting"),
+            QmpMessage::Greeting
+        );
+        assert_eq!(
+            parse_qmp("{\"return\": {}}\r\n").expect("return"),
+            QmpMessage::Return(json!({}))
+        );
+        // A successful reply whose payload mentions "error" is still a success.
+        assert_eq!(
+            parse_qmp(r#"{"return": {"status": "error-free", "note": "\"error\""}}"#)
+                .expect("return"),
+            QmpMessage::Return(json!({"status": "error-free", "note": "\"error\""}))
+        );
+        assert_eq!(
+            parse_qmp(r#"{"error": {"class": "GenericError", "desc": "Could not open '/x.png'"}}"#)
+                .expect("error"),
+            QmpMessage::Error {
+                class: "GenericError".into(),
+                desc: "Could not open '/x.png'".into()
+            }
+        );
+        assert_eq!(
+            parse_qmp(
+                r#"{"timestamp": {"seconds": 1, "microseconds": 2}, "event": "RESET", "data": {"guest": true}}"#
+            )
+            .expect("event"),
+            QmpMessage::Event("RESET".into())
+        );
+        assert!(parse_qmp("error").is_err());
+        assert!(parse_qmp("[1, 2]").is_err());
+        assert!(parse_qmp(r#"{"something": "else"}"#).is_err());
+    }
+
+    #[test]
+    fn qemuflags_follow_shell_quoting() {
+        assert_eq!(
+            split_qemuflags(r#"-append "a b" -device  'isa-debug-exit,iobase=0xf4'"#)
+                .expect("balanced"),
+            ["-append", "a b", "-device", "isa-debug-exit,iobase=0xf4"]
+        );
+        assert_eq!(split_qemuflags("  ").expect("empty"), Vec::<String>::new());
+        assert_eq!(
+            split_qemuflags(r"-name my\ vm").expect("escaped"),
+            ["-name", "my vm"]
+        );
+        let err = split_qemuflags(r#"-append "a b"#).expect_err("unbalanced");
+        assert!(
+            matches!(
+                err,
+                Error::Knob {
+                    name: "QEMUFLAGS",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(err.to_string().contains("unbalanced"), "{err}");
+    }
+
+    #[test]
+    fn window_backend_from_help() {
+        let full = "Available display backend types:\nnone\ngtk\nsdl\negl-headless\ncurses\n";
+        assert_eq!(window_backend_in(full), Some("gtk"));
+        assert_eq!(
+            window_backend_in("Available display backend types:\nnone\nsdl\n"),
+            Some("sdl")
+        );
+        // Debian without qemu-system-gui: no window front end, only these.
+        let bare = "Available display backend types:\nnone\ncurses\ndbus\negl-headless\n";
+        assert_eq!(window_backend_in(bare), None);
+        assert_eq!(window_backend_in(""), None);
+    }
+
+    #[test]
+    fn reader_threads_capture_everything() {
+        // A child that writes more than a pipe buffer and exits at once: joining the readers
+        // (no sleep) must still yield every byte.
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", "head -c 200000 /dev/zero | tr '\\0' x; echo done >&2"]);
+        let out = Running::spawn(cmd, None)
+            .expect("spawn sh")
+            .wait(Duration::from_secs(30));
+        assert_eq!(out.status, Some(0));
+        assert_eq!(out.log.len(), 200_000);
+        assert_eq!(out.stderr, "done\n");
+    }
 }

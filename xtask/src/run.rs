@@ -1,11 +1,14 @@
 //! `make run` and `make debug`: boot the kernel in QEMU for a person at a terminal.
 
+use crate::deps::{self, Purpose};
+use crate::error::{Error, Result};
 use crate::images::{self, Kernel};
 use crate::qemu::{self, Display, Knobs, Vm};
 
 /// `make run-iso`: builds the ISO and boots it as a CD (`ISO_AS=disk`: as a hard disk, the
 /// way a USB stick boots).
-pub fn run_iso() -> Result<(), String> {
+pub fn run_iso() -> Result<()> {
+    deps::ensure(Purpose::All)?;
     let iso = crate::iso::iso()?;
     let kind = match std::env::var("ISO_AS").as_deref() {
         Ok("disk") => qemu::ImageKind::Disk,
@@ -15,8 +18,8 @@ pub fn run_iso() -> Result<(), String> {
 }
 
 /// Builds everything and boots it; with `debug`, QEMU starts paused with a gdb stub.
-pub fn run(debug: bool) -> Result<(), String> {
-    crate::deps::ensure()?;
+pub fn run(debug: bool) -> Result<()> {
+    deps::ensure(Purpose::All)?;
     // Full debug info under the debugger.
     let kernel =
         images::build_kernel_with(Kernel::Normal, if debug { "kdebug" } else { "release" })?;
@@ -35,14 +38,10 @@ fn interactive(
     image: Option<(std::path::PathBuf, qemu::ImageKind)>,
     debug: bool,
     kernel: Option<&std::path::Path>,
-) -> Result<(), String> {
-    let display = if qemu::have_display() {
-        Display::Window
-    } else {
-        Display::Headless
-    };
+) -> Result<()> {
+    let (display, why) = choose_display(qemu::have_display(), qemu::window_backend());
     let vm = Vm {
-        knobs: Knobs::from_env(),
+        knobs: Knobs::from_env()?,
         ovmf: qemu::find_ovmf()?,
         vars_copy: images::build_dir().join("OVMF_VARS.run.fd"),
         image,
@@ -54,12 +53,7 @@ fn interactive(
     };
     let mut cmd = vm.command()?;
     eprintln!(
-        "run: {} with {}; serial console on this terminal (type to send input to COM1).",
-        if display == Display::Headless {
-            "no display found, running headless"
-        } else {
-            "QEMU window opens"
-        },
+        "run: {why}; booting with {}; serial console on this terminal (type to send input to COM1).",
         if images::using_real_limine() {
             "real Limine from LIMINE_DIR"
         } else {
@@ -78,18 +72,40 @@ fn interactive(
     }
     let status = cmd
         .status()
-        .map_err(|e| format!("cannot start qemu-system-x86_64: {e}"))?;
+        .map_err(|e| Error::io("cannot start qemu-system-x86_64", e))?;
     match status.code() {
         Some(0) | Some(qemu::EXIT_SUCCESS) | None => Ok(()),
-        Some(code) => Err(format!("QEMU exited with status {code}")),
+        Some(code) => Err(format!("QEMU exited with status {code}").into()),
+    }
+}
+
+/// Picks the display for an interactive run and says why: a window only when there is a
+/// display to open it on *and* QEMU has a front end that can (otherwise QEMU would fall back
+/// to a VNC server nobody looks at).
+fn choose_display(have_display: bool, backend: Option<&'static str>) -> (Display, String) {
+    match (have_display, backend) {
+        (true, Some(backend)) => (
+            Display::Window(backend),
+            format!("QEMU window opens ({backend})"),
+        ),
+        (true, None) => (
+            Display::Headless,
+            "a display is set, but this QEMU has no GTK/SDL window front end (Debian/Ubuntu \
+             package qemu-system-gui, which `make deps` installs), so running headless"
+                .into(),
+        ),
+        (false, _) => (
+            Display::Headless,
+            "no DISPLAY or WAYLAND_DISPLAY, running headless".into(),
+        ),
     }
 }
 
 /// Boots the kernel headless, waits for `boot: ready` and saves a PNG screendump to `out`
 /// (the README's screenshot comes from here).
-pub fn screenshot(out: &std::path::Path) -> Result<(), String> {
+pub fn screenshot(out: &std::path::Path) -> Result<()> {
     use std::time::Duration;
-    crate::deps::ensure()?;
+    deps::ensure(Purpose::Headless)?;
     let kernel = images::build_kernel(Kernel::Normal)?;
     let efi = images::efi_loader()?;
     let cmdline = images::cmdline_from_env();
@@ -109,16 +125,33 @@ pub fn screenshot(out: &std::path::Path) -> Result<(), String> {
             "no `boot: ready` ({}):\n{}",
             qemu::describe(&outcome),
             outcome.log
-        ));
+        )
+        .into());
     }
     std::thread::sleep(Duration::from_millis(500));
-    let out = std::path::absolute(out).map_err(|e| e.to_string())?;
+    let out = std::path::absolute(out)
+        .map_err(|e| Error::io(format!("cannot resolve {}", out.display()), e))?;
     qemu::ensure_parent(&out)?;
-    let cmd = format!(
-        r#"{{"execute":"screendump","arguments":{{"filename":"{}","format":"png"}}}}"#,
-        out.display()
-    );
-    let result = running.qmp(&cmd);
+    let result = running.qmp(&serde_json::json!({
+        "execute": "screendump",
+        "arguments": { "filename": out, "format": "png" },
+    }));
     running.kill();
     result.map(|_| println!("saved {}", out.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn window_only_with_a_display_and_a_front_end() {
+        assert_eq!(choose_display(true, Some("gtk")).0, Display::Window("gtk"));
+        let (display, why) = choose_display(true, None);
+        assert_eq!(display, Display::Headless);
+        assert!(why.contains("qemu-system-gui"), "{why}");
+        let (display, why) = choose_display(false, Some("sdl"));
+        assert_eq!(display, Display::Headless);
+        assert!(why.contains("DISPLAY"), "{why}");
+    }
 }

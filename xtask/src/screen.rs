@@ -1,6 +1,8 @@
 //! Checking what the guest shows: QEMU screendumps (PPM) read back and tested at the console's
 //! cell positions, which the kernel states in its boot log.
 
+use crate::error::Result;
+
 /// An RGB image.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Image {
@@ -24,7 +26,7 @@ impl Image {
 }
 
 /// Parses a binary PPM (`P6`, maxval 255), as QEMU's `screendump` writes by default.
-pub fn parse_ppm(bytes: &[u8]) -> Result<Image, String> {
+pub fn parse_ppm(bytes: &[u8]) -> Result<Image> {
     let mut fields = Vec::new();
     let mut i = 0;
     while fields.len() < 4 {
@@ -48,10 +50,7 @@ pub fn parse_ppm(bytes: &[u8]) -> Result<Image, String> {
     }
     i += 1; // the single whitespace byte after maxval
     if fields[0] != "P6" || fields[3] != "255" {
-        return Err(format!(
-            "unsupported PPM ({} maxval {})",
-            fields[0], fields[3]
-        ));
+        return Err(format!("unsupported PPM ({} maxval {})", fields[0], fields[3]).into());
     }
     let width: usize = fields[1].parse().map_err(|_| "bad PPM width")?;
     let height: usize = fields[2].parse().map_err(|_| "bad PPM height")?;

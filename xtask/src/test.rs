@@ -16,6 +16,7 @@ use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::Duration;
 
+use crate::error::{Error, Result};
 use crate::images::{self, Kernel};
 use crate::ktap;
 use crate::qemu::{self, Knobs, Outcome, Running, Vm};
@@ -122,7 +123,7 @@ fn loader_error(
 }
 
 /// The first wave of boots (the standalone tests follow once the first report names them).
-fn first_wave(real_limine: bool, test_kernel: &Path) -> Result<Vec<BootSpec>, String> {
+fn first_wave(real_limine: bool, test_kernel: &Path) -> Result<Vec<BootSpec>> {
     let base = Knobs::for_tests();
     let mut boots = vec![
         ktap_boot("ktest", "ktest=all", false, "", base.clone()),
@@ -317,8 +318,11 @@ fn run_boot(spec: &BootSpec, shared: &Shared) -> BootResult {
         log: String::new(),
         standalone: Vec::new(),
     };
-    let fail =
-        |result: &mut BootResult, why: String| result.results.push((spec.name.clone(), false, why));
+    let fail = |result: &mut BootResult, why: Error| {
+        result
+            .results
+            .push((spec.name.clone(), false, why.to_string()))
+    };
     let kernel = match spec.kernel {
         Kernel::Normal => &shared.normal_kernel,
         Kernel::Test => &shared.test_kernel,
@@ -369,12 +373,12 @@ fn run_boot(spec: &BootSpec, shared: &Shared) -> BootResult {
             if running.wait_for("boot: ready in", BOOT_TIMEOUT) {
                 // The console draws at most every 16 ms and flushes at `ready`; give it a beat.
                 std::thread::sleep(Duration::from_millis(300));
-                let cmd = format!(
-                    r#"{{"execute":"screendump","arguments":{{"filename":"{}"}}}}"#,
-                    shot.display()
-                );
+                let cmd = serde_json::json!({
+                    "execute": "screendump",
+                    "arguments": { "filename": shot },
+                });
                 if let Err(e) = running.qmp(&cmd) {
-                    fail(&mut result, format!("screendump: {e}"));
+                    fail(&mut result, e.context("screendump"));
                 }
             }
             running.kill()
@@ -412,7 +416,7 @@ pub fn parse_key_request(line: &str) -> Vec<Vec<String>> {
 }
 
 /// While the VM runs, answers each `ktest: send-keys ...` line by typing those keys.
-fn type_requested_keys(running: &mut Running) -> Result<(), String> {
+fn type_requested_keys(running: &mut Running) -> Result<()> {
     let mut handled = 0;
     while running.elapsed() < BOOT_TIMEOUT && !running.has_exited() {
         let log = ktap::strip_ansi(&running.log());
@@ -423,15 +427,14 @@ fn type_requested_keys(running: &mut Running) -> Result<(), String> {
             .collect();
         for request in &requests[handled.min(requests.len())..] {
             for combo in parse_key_request(request) {
-                let keys: Vec<String> = combo
+                let keys: Vec<serde_json::Value> = combo
                     .iter()
-                    .map(|k| format!(r#"{{"type":"qcode","data":"{k}"}}"#))
+                    .map(|k| serde_json::json!({ "type": "qcode", "data": k }))
                     .collect();
-                let cmd = format!(
-                    r#"{{"execute":"send-key","arguments":{{"keys":[{}],"hold-time":10}}}}"#,
-                    keys.join(",")
-                );
-                running.qmp(&cmd)?;
+                running.qmp(&serde_json::json!({
+                    "execute": "send-key",
+                    "arguments": { "keys": keys, "hold-time": 10 },
+                }))?;
                 // Give the guest time to take each scancode before the next arrives.
                 std::thread::sleep(Duration::from_millis(15));
             }
@@ -448,7 +451,7 @@ fn esp_medium(
     shared: &Shared,
     kernel: &Path,
     dir: &Path,
-) -> Result<(PathBuf, qemu::ImageKind), String> {
+) -> Result<(PathBuf, qemu::ImageKind)> {
     let esp = dir.join("esp");
     images::stage_esp(&esp, &shared.efi, Some(kernel), spec.conf.as_deref())?;
     if let Some(bytes) = &spec.kernel_bytes {
@@ -551,7 +554,7 @@ fn judge(spec: &BootSpec, outcome: &Outcome, result: &mut BootResult) {
                 .join("screen.ppm");
             match (
                 std::fs::read(&shot)
-                    .map_err(|e| e.to_string())
+                    .map_err(|e| Error::io(format!("cannot read {}", shot.display()), e))
                     .and_then(|b| screen::parse_ppm(&b)),
                 screen::Geometry::from_log(&clean),
             ) {
@@ -647,8 +650,8 @@ fn selected(selection: Option<&[String]>, name: &str) -> bool {
 }
 
 /// Runs every test layer; returns whether everything passed.
-pub fn test() -> Result<bool, String> {
-    crate::deps::ensure()?;
+pub fn test() -> Result<bool> {
+    crate::deps::ensure(crate::deps::Purpose::Headless)?;
     let selection = selection();
     let selection = selection.as_deref();
     let mut tally = Tally::default();
