@@ -111,7 +111,8 @@ fn no_1g_pages_without_cpu_support() {
 
 #[test]
 fn page_size_follows_alignment() {
-    let cases: [(u64, u64, u64, &[(u64, Option<PageSize>)]); 6] = [
+    type Case<'a> = (u64, u64, u64, &'a [(u64, Option<PageSize>)]);
+    let cases: [Case; 6] = [
         (HHDM, 0, G1, &[(HHDM, Some(PageSize::Size1GiB))]),
         (HHDM + M2, M2, M2, &[(HHDM + M2, Some(PageSize::Size2MiB))]),
         (HHDM + K4, K4, K4, &[(HHDM + K4, Some(PageSize::Size4KiB))]),
@@ -620,6 +621,27 @@ fn frame_source_failures_are_reported() {
     );
     assert_eq!(phys(&ram, &pt, HHDM + K4), Some(K4));
     assert_eq!(phys(&ram, &pt, HHDM + G1 - 1), Some(G1 - 1));
+    // A range cutting into two huge pages with a frame for only one split: nothing unmapped.
+    let mut ram = SimRam::with_limit(4);
+    let mut pt = PageTables::new(&mut ram, Features::ALL).unwrap();
+    pt.map(&mut ram, HHDM, 0, 2 * M2, MapFlags::DATA)
+        .unwrap()
+        .ignore();
+    assert_eq!(
+        pt.unmap(&mut ram, HHDM + M2 / 2, M2),
+        Err(MapError::OutOfFrames)
+    );
+    assert_eq!(
+        pt.protect(&mut ram, HHDM + M2 / 2, M2, MapFlags::HHDM),
+        Err(MapError::OutOfFrames)
+    );
+    for v in (0..2 * M2).step_by(K4 as usize) {
+        assert_eq!(
+            tr(&ram, &pt, HHDM + v).map(|t| (t.0, t.2)),
+            Some((v, MapFlags::DATA)),
+            "{v:#x}"
+        );
+    }
     // Errors explain themselves.
     for e in [
         MapError::OutOfFrames,
