@@ -531,3 +531,29 @@ proptest! {
         prop_assert_eq!((b.stats(), free_set(&b)), initial);
     }
 }
+
+#[test]
+fn a_restored_stale_header_does_not_make_a_block_free() {
+    // A user copies a frame's old contents back, stale free-list header included (as if it
+    // had saved the page while it was free): the tag matches, but the list does not point at
+    // the block, so its buddy's free must not merge with it.
+    let map = [usable(2 * M2, 2 * M2)];
+    let mut b = buddy(&map, &[(2 * M2, 4 * M2)]);
+    let x = b.allocate_order(9).unwrap();
+    let y = b.allocate_order(9).unwrap();
+    assert_eq!(x ^ y, M2, "buddies");
+    b.free_order(x, 9).unwrap();
+    let stale: Vec<u64> = (0..3).map(|w| b.access().read(x, w)).collect();
+    assert_eq!(b.allocate_order(9), Some(x));
+    for (w, v) in stale.into_iter().enumerate() {
+        b.access_mut().write(x, w, v);
+    }
+    b.free_order(y, 9).unwrap();
+    assert_eq!(
+        b.stats().free_blocks[10],
+        0,
+        "merged with an allocated block"
+    );
+    assert_eq!(b.allocate_order(9), Some(y));
+    assert_eq!(b.allocate_order(0), None);
+}
