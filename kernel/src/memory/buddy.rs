@@ -1,8 +1,8 @@
 //! Buddy frame allocator: blocks of 2^order frames (4 KiB .. 1 GiB), free lists kept inside
 //! the free frames themselves.
 //!
-//! - **No heap, no per-frame state.** Each free block's first frame holds a three-word header
-//!   (tag, next, prev): the doubly linked free list of its order. The allocator reaches frames
+//! - **No heap, no per-frame state.** Each free block's first frame holds a four-word header
+//!   (tag, next, prev, order): the doubly linked free list of its order. The allocator reaches frames
 //!   through a [`FrameAccess`] (the HHDM in the kernel, a simulated memory in host tests), so
 //!   this module needs no `unsafe` (see docs/architecture.md, "Unsafe").
 //! - **O(log n) operations.** Allocation pops the smallest non-empty order and splits;
@@ -16,10 +16,10 @@
 //!   trampolines; frame 0 is never handed out), overlaps between usable regions and usable
 //!   memory that a non-usable region also claims.
 //!
-//! A block is known free when its header's tag (a keyed hash of its address and order, cleared
-//! whenever it leaves a list) matches and its list neighbours point back at it; the buddy of a
-//! block is only looked at when it lies wholly inside memory the allocator manages, so no
-//! access ever leaves managed RAM.
+//! A block is known free when its header's tag (its address under a secret key, cleared
+//! whenever it leaves a list) matches, its order word is the order asked about, and its list
+//! neighbours (or the list head) point back at it; the buddy of a block is only looked at when
+//! it lies wholly inside memory the allocator manages, so no access ever leaves managed RAM.
 
 use crate::boot::info::{MemoryKind, MemoryRegion};
 
@@ -41,10 +41,11 @@ const NIL: u64 = u64::MAX;
 const TAG: usize = 0;
 const NEXT: usize = 1;
 const PREV: usize = 2;
+const ORDER: usize = 3;
 
 /// Word access to frames the allocator manages.
 ///
-/// The allocator reads and writes only words 0..3 of frames inside ranges it was given
+/// The allocator reads and writes only words 0..4 of frames inside ranges it was given
 /// ([`BuddyAllocator::add_map`], [`BuddyAllocator::add_region`]), and only while they are free.
 pub trait FrameAccess {
     /// Reads word `word` (8 bytes each) of the frame at physical address `frame`.
@@ -192,6 +193,15 @@ impl core::fmt::Display for FreeError {
 
 impl core::error::Error for FreeError {}
 
+/// The largest order of an aligned block starting at `at` that fits before `end`.
+fn max_block(at: u64, end: u64) -> usize {
+    let mut order = MAX_ORDER;
+    while !at.is_multiple_of(block_size(order)) || at + block_size(order) > end {
+        order -= 1;
+    }
+    order
+}
+
 /// One bit-mixing step (the SplitMix64 finaliser).
 const fn mix(mut x: u64) -> u64 {
     x ^= x >> 30;
@@ -215,6 +225,8 @@ pub struct BuddyAllocator<A> {
     clipped: Clipped,
     /// Managed ranges `[start, end)`, sorted, disjoint and never adjacent (adjacent ones merge).
     ranges: heapless::Vec<(u64, u64), MAX_RANGES>,
+    /// Index of the range found last.
+    hint: usize,
 }
 
 impl<A: FrameAccess> BuddyAllocator<A> {
@@ -230,13 +242,14 @@ impl<A: FrameAccess> BuddyAllocator<A> {
             access,
             heads: [NIL; ORDERS],
             free_blocks: [0; ORDERS],
-            key: mix(key ^ 0x6275_6464_795f_6b65),
+            key: mix(key ^ 0x6275_6464_795f_6b65) | 1,
             limit: 1 << bits,
             total_frames: 0,
             free_frames: 0,
             reserved: Reserved::default(),
             clipped: Clipped::default(),
             ranges: heapless::Vec::new(),
+            hint: 0,
         }
     }
 
@@ -395,28 +408,46 @@ impl<A: FrameAccess> BuddyAllocator<A> {
 
     /// Frees the frame-aligned, managed `[start, end)` as maximal aligned blocks.
     fn free_range(&mut self, start: u64, end: u64) {
+        let Some(range) = self.range_of(start) else {
+            return; // unreachable: callers pass managed memory
+        };
         let mut at = start;
         while at < end {
-            let mut order = MAX_ORDER;
-            while !at.is_multiple_of(block_size(order)) || at + block_size(order) > end {
-                order -= 1;
-            }
-            self.release(at, order);
+            let order = max_block(at, end);
+            self.release(at, order, range);
             at += block_size(order);
         }
     }
 
-    fn tag(&self, addr: u64, order: usize) -> u64 {
-        // Never 0, so a cleared header never matches.
-        mix(addr ^ self.key ^ ((order as u64) << 56)) | 1
+    /// The tag of a free block at `addr`: never 0 (frames are 4 KiB aligned and the key's low
+    /// bit is set), so a cleared header never matches.
+    const fn tag(&self, addr: u64) -> u64 {
+        addr ^ self.key
+    }
+
+    /// The managed range holding `addr`, if any (the last one found is tried first).
+    fn range_of(&mut self, addr: u64) -> Option<(u64, u64)> {
+        if let Some(&(s, e)) = self.ranges.get(self.hint)
+            && s <= addr
+            && addr < e
+        {
+            return Some((s, e));
+        }
+        let i = self.ranges.partition_point(|r| r.1 <= addr);
+        let &(s, e) = self.ranges.get(i)?;
+        if s > addr {
+            return None;
+        }
+        self.hint = i;
+        Some((s, e))
     }
 
     fn push(&mut self, addr: u64, order: usize) {
         let head = self.heads[order];
-        let tag = self.tag(addr, order);
-        self.access.write(addr, TAG, tag);
+        self.access.write(addr, TAG, self.tag(addr));
         self.access.write(addr, NEXT, head);
         self.access.write(addr, PREV, NIL);
+        self.access.write(addr, ORDER, order as u64);
         if head != NIL {
             self.access.write(head, PREV, addr);
         }
@@ -439,35 +470,78 @@ impl<A: FrameAccess> BuddyAllocator<A> {
         self.free_blocks[order] -= 1;
     }
 
-    /// Whether the managed block at `addr` is on the free list of `order`: its tag matches and
-    /// both neighbours (or the list head) point back at it.
-    fn is_free(&self, addr: u64, order: usize) -> bool {
-        if self.access.read(addr, TAG) != self.tag(addr, order) {
-            return false;
+    /// Whether the managed block at `addr` heads a free block (its tag matches): then its
+    /// order, if the header is genuine.
+    fn tagged_order(&self, addr: u64) -> Option<usize> {
+        if self.access.read(addr, TAG) != self.tag(addr) {
+            return None;
         }
+        usize::try_from(self.access.read(addr, ORDER))
+            .ok()
+            .filter(|&o| o <= MAX_ORDER)
+    }
+
+    /// Whether the free-list header at `addr` claiming `order` is linked in: both neighbours
+    /// (or the list head) point back at it.
+    fn linked(&self, addr: u64, order: usize) -> bool {
+        let size = block_size(order);
+        let genuine = |other: u64| {
+            self.managed(other, size)
+                && self.access.read(other, TAG) == self.tag(other)
+                && self.access.read(other, ORDER) == order as u64
+        };
         let prev = self.access.read(addr, PREV);
         let prev_ok = if prev == NIL {
             self.heads[order] == addr
         } else {
-            self.managed(prev, block_size(order))
-                && self.access.read(prev, TAG) == self.tag(prev, order)
-                && self.access.read(prev, NEXT) == addr
+            genuine(prev) && self.access.read(prev, NEXT) == addr
         };
         let next = self.access.read(addr, NEXT);
-        prev_ok
-            && (next == NIL
-                || (self.managed(next, block_size(order))
-                    && self.access.read(next, TAG) == self.tag(next, order)
-                    && self.access.read(next, PREV) == addr))
+        prev_ok && (next == NIL || (genuine(next) && self.access.read(next, PREV) == addr))
     }
 
-    /// Puts a managed, aligned block back, coalescing with free buddies.
-    fn release(&mut self, addr: u64, order: usize) {
+    /// Whether the managed block at `addr` is on the free list of `order`.
+    fn is_free(&self, addr: u64, order: usize) -> bool {
+        self.tagged_order(addr) == Some(order) && self.linked(addr, order)
+    }
+
+    /// Whether a free block contains the block of `order` at `addr` (or its start), which
+    /// lies in the managed range `range`. Reads one header word per distinct candidate start.
+    fn inside_free_block(&self, addr: u64, order: usize, range: (u64, u64)) -> bool {
+        let mut last = NIL;
+        for k in order..ORDERS {
+            let start = addr & !(block_size(k) - 1);
+            if start == last {
+                continue;
+            }
+            if start < range.0 {
+                break; // larger candidates start even lower: not managed
+            }
+            last = start;
+            // A genuine free block starting here overlaps the block (it starts at or below
+            // `addr`): a double free, whole or partial.
+            if let Some(o) = self.tagged_order(start)
+                && start.is_multiple_of(block_size(o))
+                && addr < start + block_size(o)
+                && start + block_size(o) <= range.1
+                && self.linked(start, o)
+            {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Puts an aligned block back, coalescing with free buddies; `range` is the managed range
+    /// holding it.
+    fn release(&mut self, addr: u64, order: usize, range: (u64, u64)) {
         let (mut addr, mut order) = (addr, order);
         self.free_frames += 1 << order;
         while order < MAX_ORDER {
             let buddy = addr ^ block_size(order);
-            if !self.managed(buddy, block_size(order)) || !self.is_free(buddy, order) {
+            // Buddies are adjacent, so a managed buddy lies in the same range.
+            if buddy < range.0 || buddy + block_size(order) > range.1 || !self.is_free(buddy, order)
+            {
                 break;
             }
             self.unlink(buddy, order);
@@ -524,17 +598,15 @@ impl<A: FrameAccess> BuddyAllocator<A> {
         if order > MAX_ORDER || !addr.is_multiple_of(block_size(order)) {
             return Err(FreeError::Misaligned { addr, order });
         }
-        if !self.managed(addr, block_size(order)) {
-            return Err(FreeError::NotManaged { addr });
-        }
+        let range = self
+            .range_of(addr)
+            .filter(|r| addr + block_size(order) <= r.1)
+            .ok_or(FreeError::NotManaged { addr })?;
         // The block, or a free block containing it, on a list: a double free.
-        for k in order..ORDERS {
-            let ancestor = addr & !(block_size(k) - 1);
-            if self.managed(ancestor, block_size(k)) && self.is_free(ancestor, k) {
-                return Err(FreeError::DoubleFree { addr });
-            }
+        if self.inside_free_block(addr, order, range) {
+            return Err(FreeError::DoubleFree { addr });
         }
-        self.release(addr, order);
+        self.release(addr, order, range);
         Ok(())
     }
 
@@ -558,26 +630,19 @@ impl<A: FrameAccess> BuddyAllocator<A> {
             .checked_mul(FRAME_SIZE)
             .filter(|&l| l > 0 && addr.is_multiple_of(FRAME_SIZE))
             .ok_or(FreeError::Misaligned { addr, order: 0 })?;
-        if !self.managed(addr, len) {
-            return Err(FreeError::NotManaged { addr });
-        }
+        let range = self
+            .range_of(addr)
+            .filter(|r| addr.checked_add(len).is_some_and(|e| e <= r.1))
+            .ok_or(FreeError::NotManaged { addr })?;
         let end = addr + len;
         for pass in [false, true] {
             let mut at = addr;
             while at < end {
-                let mut order = MAX_ORDER;
-                while !at.is_multiple_of(block_size(order)) || at + block_size(order) > end {
-                    order -= 1;
-                }
+                let order = max_block(at, end);
                 if pass {
-                    self.release(at, order);
-                } else {
-                    for k in order..ORDERS {
-                        let ancestor = at & !(block_size(k) - 1);
-                        if self.managed(ancestor, block_size(k)) && self.is_free(ancestor, k) {
-                            return Err(FreeError::DoubleFree { addr: at });
-                        }
-                    }
+                    self.release(at, order, range);
+                } else if self.inside_free_block(at, order, range) {
+                    return Err(FreeError::DoubleFree { addr: at });
                 }
                 at += block_size(order);
             }
