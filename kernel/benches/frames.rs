@@ -11,6 +11,9 @@
 //! bench: frame_churn_<allocator>: <ns> ns             alloc + free with 4096 frames held
 //! ratio: frame_alloc_vs_buddy_system_allocator: <their single-frame time / ours>
 //! ```
+//!
+//! The buddy runs as the production kernel does (a free checks the block itself for a double
+//! free); the `_full_checks` cases add the search for a larger free block containing it.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -54,6 +57,7 @@ fn ours(map: &[MemoryRegion]) -> BuddyAllocator<Dense> {
     let top = map.iter().map(|r| r.end()).max().unwrap_or(0);
     let mem = Dense(vec![[0; 4]; (top / FRAME_SIZE) as usize + 1]);
     let mut b = BuddyAllocator::new(mem, 40, 0x5eed);
+    b.set_full_checks(false);
     b.add_map(map);
     b
 }
@@ -197,6 +201,16 @@ impl Set {
         let old = std::mem::replace(&mut self.held_theirs[i], f);
         self.theirs.dealloc(black_box(old), 1);
     }
+    fn single_ours_checked(&mut self) {
+        self.ours.set_full_checks(true);
+        self.single_ours();
+        self.ours.set_full_checks(false);
+    }
+    fn churn_ours_checked(&mut self) {
+        self.ours.set_full_checks(true);
+        self.churn_ours();
+        self.ours.set_full_checks(false);
+    }
     fn churn_bitmap(&mut self) {
         let i = (self.rng.next() % HELD as u64) as usize;
         let f = self.bitmap.alloc().expect("frame");
@@ -207,16 +221,27 @@ impl Set {
 
 type Case = (&'static str, fn(&mut Set));
 
-const CASES: [Case; 9] = [
+const CASES: [Case; 11] = [
     ("frame_alloc_free_buddy", Set::single_ours),
-    ("frame_alloc_free_buddy_system_allocator", Set::single_theirs),
+    (
+        "frame_alloc_free_buddy_system_allocator",
+        Set::single_theirs,
+    ),
     ("frame_alloc_free_bitmap", Set::single_bitmap),
     ("frame_alloc_free_order9_buddy", Set::order9_ours),
-    ("frame_alloc_free_order9_buddy_system_allocator", Set::order9_theirs),
+    (
+        "frame_alloc_free_order9_buddy_system_allocator",
+        Set::order9_theirs,
+    ),
     ("frame_alloc_free_order9_bitmap", Set::order9_bitmap),
     ("frame_churn_buddy", Set::churn_ours),
     ("frame_churn_buddy_system_allocator", Set::churn_theirs),
     ("frame_churn_bitmap", Set::churn_bitmap),
+    (
+        "frame_alloc_free_buddy_full_checks",
+        Set::single_ours_checked,
+    ),
+    ("frame_churn_buddy_full_checks", Set::churn_ours_checked),
 ];
 
 /// Average time in nanoseconds of one call of `f` over a batch of `n` calls.
@@ -267,5 +292,9 @@ fn main() {
     println!(
         "ratio: frame_churn_vs_buddy_system_allocator: {:.2}",
         best[7] / best[6]
+    );
+    println!(
+        "ratio: frame_alloc_full_checks_vs_buddy_system_allocator: {:.2}",
+        best[1] / best[9]
     );
 }

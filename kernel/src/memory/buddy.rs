@@ -6,8 +6,12 @@
 //!   through a [`FrameAccess`] (the HHDM in the kernel, a simulated memory in host tests), so
 //!   this module needs no `unsafe` (see docs/architecture.md, "Unsafe").
 //! - **O(log n) operations.** Allocation pops the smallest non-empty order and splits;
-//!   freeing checks the block's ancestors for a double free and coalesces upwards, each step
-//!   O(1) thanks to the doubly linked lists: at most [`ORDERS`] steps per call.
+//!   freeing coalesces upwards, each step O(1) thanks to the doubly linked lists: at most
+//!   [`ORDERS`] steps per call.
+//! - **Double frees are refused.** Always when the block itself is still free; with full checks
+//!   ([`BuddyAllocator::set_full_checks`], on in host tests, debug builds and test kernels)
+//!   also when it has since been merged into a larger free block, at the price of one header
+//!   read per order (which the host bench measures separately).
 //! - **Initialisation costs per region, not per frame.** [`BuddyAllocator::add_map`] clips
 //!   every region and frees it as at most 2 × [`ORDERS`] maximal aligned blocks; 16 GiB cost
 //!   what 512 MiB costs, plus the range splitting.
@@ -227,6 +231,8 @@ pub struct BuddyAllocator<A> {
     ranges: heapless::Vec<(u64, u64), MAX_RANGES>,
     /// Index of the range found last.
     hint: usize,
+    /// Whether frees look for a free block containing the block (not only the block itself).
+    full_checks: bool,
 }
 
 impl<A: FrameAccess> BuddyAllocator<A> {
@@ -250,6 +256,29 @@ impl<A: FrameAccess> BuddyAllocator<A> {
             clipped: Clipped::default(),
             ranges: heapless::Vec::new(),
             hint: 0,
+            full_checks: cfg!(any(test, debug_assertions, feature = "ktest")),
+        }
+    }
+
+    /// Whether frees also refuse a block inside a larger free block (a double free after the
+    /// first free was merged): one header read per order on every free. Off by default in
+    /// production kernels, where a free checks the block itself only.
+    pub fn set_full_checks(&mut self, on: bool) {
+        self.full_checks = on;
+    }
+
+    /// Whether full free checks are on.
+    pub fn full_checks(&self) -> bool {
+        self.full_checks
+    }
+
+    /// Whether freeing the block of `order` at `addr` in `range` would be a double free.
+    fn already_free(&self, addr: u64, order: usize, range: (u64, u64)) -> bool {
+        if self.full_checks {
+            self.inside_free_block(addr, order, range)
+        } else {
+            self.tagged_order(addr)
+                .is_some_and(|o| self.linked(addr, o))
         }
     }
 
@@ -481,23 +510,18 @@ impl<A: FrameAccess> BuddyAllocator<A> {
             .filter(|&o| o <= MAX_ORDER)
     }
 
-    /// Whether the free-list header at `addr` claiming `order` is linked in: both neighbours
-    /// (or the list head) point back at it.
+    /// Whether the free-list header at `addr` claiming `order` is linked in: its predecessor
+    /// (or the list head) points at it. A stale copy of a header fails this, because taking a
+    /// block off a list always re-points its predecessor (or the head).
     fn linked(&self, addr: u64, order: usize) -> bool {
-        let size = block_size(order);
-        let genuine = |other: u64| {
-            self.managed(other, size)
-                && self.access.read(other, TAG) == self.tag(other)
-                && self.access.read(other, ORDER) == order as u64
-        };
         let prev = self.access.read(addr, PREV);
-        let prev_ok = if prev == NIL {
-            self.heads[order] == addr
-        } else {
-            genuine(prev) && self.access.read(prev, NEXT) == addr
-        };
-        let next = self.access.read(addr, NEXT);
-        prev_ok && (next == NIL || (genuine(next) && self.access.read(next, PREV) == addr))
+        if prev == NIL {
+            return self.heads[order] == addr;
+        }
+        self.managed(prev, block_size(order))
+            && self.access.read(prev, TAG) == self.tag(prev)
+            && self.access.read(prev, ORDER) == order as u64
+            && self.access.read(prev, NEXT) == addr
     }
 
     /// Whether the managed block at `addr` is on the free list of `order`.
@@ -592,8 +616,9 @@ impl<A: FrameAccess> BuddyAllocator<A> {
     ///
     /// # Errors
     ///
-    /// [`FreeError`]: misaligned, not managed, or already free (the block or one containing
-    /// it); nothing changes then.
+    /// [`FreeError`]: misaligned, not managed, or already free (the block itself, a free block
+    /// starting where it starts, or, with full checks, any free block containing it); nothing
+    /// changes then.
     pub fn free_order(&mut self, addr: u64, order: usize) -> Result<(), FreeError> {
         if order > MAX_ORDER || !addr.is_multiple_of(block_size(order)) {
             return Err(FreeError::Misaligned { addr, order });
@@ -603,7 +628,7 @@ impl<A: FrameAccess> BuddyAllocator<A> {
             .filter(|r| addr + block_size(order) <= r.1)
             .ok_or(FreeError::NotManaged { addr })?;
         // The block, or a free block containing it, on a list: a double free.
-        if self.inside_free_block(addr, order, range) {
+        if self.already_free(addr, order, range) {
             return Err(FreeError::DoubleFree { addr });
         }
         self.release(addr, order, range);
@@ -641,7 +666,7 @@ impl<A: FrameAccess> BuddyAllocator<A> {
                 let order = max_block(at, end);
                 if pass {
                     self.release(at, order, range);
-                } else if self.inside_free_block(at, order, range) {
+                } else if self.already_free(at, order, range) {
                     return Err(FreeError::DoubleFree { addr: at });
                 }
                 at += block_size(order);

@@ -311,6 +311,19 @@ fn bad_frees_are_refused_and_change_nothing() {
         Err(FreeError::DoubleFree { addr: free_block.1 })
     );
     assert_eq!((b.stats(), free_set(&b)), before);
+    // Production checks catch the block itself (here its buddy is held, so it stays a block
+    // of its own) and a free block starting where it starts.
+    b.set_full_checks(false);
+    let h = b.allocate_order(1).unwrap();
+    let g = h + K4;
+    b.free(g).unwrap();
+    assert_eq!(b.free(g), Err(FreeError::DoubleFree { addr: g }));
+    assert_eq!(
+        b.free_order(free_block.1, free_block.0),
+        Err(FreeError::DoubleFree { addr: free_block.1 })
+    );
+    b.free(h).unwrap();
+    b.set_full_checks(true);
     b.free(f).unwrap();
     assert_eq!(b.free(f), Err(FreeError::DoubleFree { addr: f }));
     b.free_order(a, 9).unwrap();
@@ -407,9 +420,20 @@ fn init_cost_is_per_region_not_per_frame() {
 
 #[test]
 fn a_million_random_operations_against_the_model() {
+    random_operations(1_000_000, true);
+}
+
+#[test]
+fn random_operations_with_production_checks() {
+    random_operations(200_000, false);
+}
+
+fn random_operations(count: u64, full_checks: bool) {
     let map = scattered(6);
     let allowed = allowed_of(&map);
     let mut b = buddy(&map, &allowed);
+    b.set_full_checks(full_checks);
+    assert_eq!(b.full_checks(), full_checks);
     let initial = (b.stats(), free_set(&b));
     let total = b.stats().total_frames;
     let mut held: Vec<(u64, u64)> = Vec::new(); // (addr, frames)
@@ -422,7 +446,7 @@ fn a_million_random_operations_against_the_model() {
         rng
     };
     let mut ops = 0u64;
-    while ops < 1_000_000 {
+    while ops < count {
         let x = next();
         let alloc = held.len() < 64 || x % 100 < 50;
         if alloc {
