@@ -23,6 +23,7 @@
 //! Page-table frames and stack frames come from [`frame::EarlyFrames`] and are zeroed through
 //! the HHDM, which covers usable memory under every revision.
 
+pub mod buddy;
 pub mod frame;
 
 #[cfg(target_os = "none")]

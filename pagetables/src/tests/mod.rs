@@ -1,0 +1,5 @@
+//! Host tests over simulated RAM.
+
+mod props;
+mod sim;
+mod unit;
