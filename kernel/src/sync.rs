@@ -1,12 +1,20 @@
-//! Locks that carry their interrupt policy.
+//! Synchronisation that carries its interrupt policy: locks, a lock-free byte queue and the
+//! handler slot.
 //!
-//! [`IrqMutex`] disables interrupts on the local CPU for as long as it is held, so an interrupt
-//! handler that takes the same lock can never spin forever on a lock its own CPU holds. The
-//! policy lives in the type, not in every caller's memory.
+//! - [`IrqMutex`] disables interrupts on the local CPU for as long as it is held, so an
+//!   interrupt handler that takes the same lock can never spin forever on a lock its own CPU
+//!   holds. The policy lives in the type, not in every caller's memory.
+//! - [`DropQueue`]: a single-producer, single-consumer byte ring from an interrupt handler.
+//! - [`HandlerSlot`]: one function pointer (an interrupt handler, a hook an upper layer
+//!   registers with a lower one), replaced and read atomically, without a lock, so the
+//!   interrupt path can read it at any moment. Every registry of function pointers in the
+//!   kernel is built from it (see docs/architecture.md, Layering).
 
 use core::fmt;
 use core::ops::{Deref, DerefMut};
 use core::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
+
+use crossbeam_utils::atomic::AtomicCell;
 
 #[cfg(target_os = "none")]
 use crate::arch::cpu::{disable_interrupts_save, restore_interrupts};
@@ -193,9 +201,136 @@ impl<const N: usize> fmt::Debug for DropQueue<N> {
     }
 }
 
+/// At most one function pointer `F` (e.g. `fn(u8)`), set, cleared and read atomically.
+///
+/// Built on `crossbeam_utils::atomic::AtomicCell<Option<F>>`. A function pointer is one machine
+/// word and `Option` uses its null niche, so the cell is a single atomic word: [`new`]
+/// refuses at compile time any `F` for which it would not be (the cell would then fall back to
+/// a global lock, which the interrupt path must never take). Reads never block, so the trap
+/// dispatcher can read a slot while it is being replaced; it sees the old or the new handler.
+///
+/// [`new`]: HandlerSlot::new
+pub struct HandlerSlot<F: Copy> {
+    cell: AtomicCell<Option<F>>,
+}
+
+impl<F: Copy> HandlerSlot<F> {
+    /// An empty slot.
+    pub const fn new() -> Self {
+        const {
+            assert!(
+                AtomicCell::<Option<F>>::is_lock_free(),
+                "a handler slot must be one lock-free atomic word"
+            )
+        };
+        Self {
+            cell: AtomicCell::new(None),
+        }
+    }
+
+    /// Installs `f`, replacing whatever was there.
+    pub fn set(&self, f: F) {
+        self.cell.store(Some(f));
+    }
+
+    /// Empties the slot.
+    pub fn clear(&self) {
+        self.cell.store(None);
+    }
+
+    /// The function in the slot, if any.
+    pub fn get(&self) -> Option<F> {
+        self.cell.load()
+    }
+
+    /// Whether a function is installed.
+    pub fn is_set(&self) -> bool {
+        self.get().is_some()
+    }
+}
+
+impl<F: Copy> Default for HandlerSlot<F> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<F: Copy> fmt::Debug for HandlerSlot<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HandlerSlot")
+            .field("set", &self.is_set())
+            .finish()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    static HITS: AtomicU64 = AtomicU64::new(0);
+
+    fn add(n: u64) {
+        HITS.fetch_add(n, Ordering::SeqCst);
+    }
+
+    fn add_twice(n: u64) {
+        HITS.fetch_add(2 * n, Ordering::SeqCst);
+    }
+
+    #[test]
+    fn handler_slot_set_replace_clear() {
+        static SLOT: HandlerSlot<fn(u64)> = HandlerSlot::new();
+        assert!(SLOT.get().is_none() && !SLOT.is_set());
+        SLOT.set(add);
+        SLOT.get().expect("set")(5);
+        assert_eq!(HITS.load(Ordering::SeqCst), 5);
+        SLOT.set(add_twice);
+        SLOT.get().expect("replaced")(5);
+        assert_eq!(HITS.load(Ordering::SeqCst), 15);
+        SLOT.clear();
+        assert!(SLOT.get().is_none());
+        // Handlers taking references (higher-ranked function pointers) fit as well.
+        let slots: [HandlerSlot<fn(&mut u64)>; 3] = [const { HandlerSlot::new() }; 3];
+        slots[1].set(|x| *x += 1);
+        let mut x = 41;
+        for slot in &slots {
+            if let Some(f) = slot.get() {
+                f(&mut x);
+            }
+        }
+        assert_eq!(x, 42);
+        assert!(AtomicCell::<Option<fn(&mut u64)>>::is_lock_free());
+    }
+
+    #[test]
+    fn handler_slot_reads_never_tear_under_a_concurrent_writer() {
+        fn one() -> u32 {
+            1
+        }
+        fn two() -> u32 {
+            2
+        }
+        let slot: &'static HandlerSlot<fn() -> u32> = Box::leak(Box::new(HandlerSlot::new()));
+        let writer = std::thread::spawn(move || {
+            for i in 0..100_000 {
+                match i % 3 {
+                    0 => slot.set(one),
+                    1 => slot.set(two),
+                    _ => slot.clear(),
+                }
+            }
+        });
+        let mut seen = [0u32; 3];
+        while !writer.is_finished() {
+            match slot.get().map(|f| f()) {
+                None => seen[0] += 1,
+                Some(1) => seen[1] += 1,
+                Some(2) => seen[2] += 1,
+                Some(other) => panic!("torn handler returned {other}"),
+            }
+        }
+        writer.join().expect("writer");
+    }
 
     #[test]
     fn drop_queue_keeps_order_and_counts_losses() {

@@ -1,7 +1,7 @@
 //! The running interrupt controllers (bare-metal target only). See the module docs of
 //! [`crate::interrupts`].
 
-use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicU64, Ordering};
 
 use heapless::Vec;
 
@@ -12,6 +12,7 @@ use crate::arch::trap::{self, TrapFrame};
 use crate::arch::{cpu, pic, pit};
 use crate::boot::BootInfo;
 use crate::memory;
+use crate::sync::HandlerSlot;
 
 /// The controller path in use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,8 +72,8 @@ impl State {
 }
 
 static STATE: spin::Once<State> = spin::Once::new();
-/// Driver handlers of ISA IRQs 0-15 (0 = none), as `fn()` addresses.
-static HANDLERS: [AtomicUsize; 16] = [const { AtomicUsize::new(0) }; 16];
+/// Driver handlers of ISA IRQs 0-15.
+static HANDLERS: [HandlerSlot<fn()>; 16] = [const { HandlerSlot::new() }; 16];
 /// Spurious interrupts seen (PIC IRQ 7/15, LAPIC spurious vector).
 static SPURIOUS: AtomicU64 = AtomicU64::new(0);
 /// Cycles spent in timer tick handlers (tick work plus EOI) and the number of ticks measured.
@@ -331,7 +332,7 @@ pub fn register_isa(irq: u8, handler: fn()) -> Result<(), IrqError> {
         .get(usize::from(irq))
         .ok_or(IrqError::BadIrq(irq))?;
     let state = state().ok_or(IrqError::NotReady)?;
-    slot.store(handler as usize, Ordering::Release);
+    slot.set(handler);
     match (&state.lapic, state.mode) {
         (Some(lapic), Mode::Apic { .. }) => {
             let route = state.info.route_isa(irq);
@@ -395,13 +396,7 @@ fn isa_entry(frame: &mut TrapFrame) {
         timed_tick(|| pic::eoi(vector));
         return;
     }
-    let handler = HANDLERS
-        .get(usize::from(irq))
-        .map_or(0, |h| h.load(Ordering::Acquire));
-    if handler != 0 {
-        // SAFETY: non-zero entries are only ever stored from a `fn()` by `register_isa` and
-        // `start_timer`.
-        let handler: fn() = unsafe { core::mem::transmute::<usize, fn()>(handler) };
+    if let Some(handler) = HANDLERS.get(usize::from(irq)).and_then(HandlerSlot::get) {
         handler();
     }
     match (&state.lapic, state.mode) {
@@ -475,8 +470,8 @@ mod ktests {
                     kassert_eq!(entry & (1 << 16), 0);
                 }
             }
-            kassert!(HANDLERS[1].load(Ordering::Acquire) != 0, "no keyboard handler");
-            kassert!(HANDLERS[4].load(Ordering::Acquire) != 0, "no COM1 handler");
+            kassert!(HANDLERS[1].is_set(), "no keyboard handler");
+            kassert!(HANDLERS[4].is_set(), "no COM1 handler");
             Ok(())
         }
     }

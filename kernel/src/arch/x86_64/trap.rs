@@ -37,12 +37,13 @@
 
 use core::arch::{asm, naked_asm};
 use core::mem::offset_of;
-use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use ::x86_64::registers::control::Cr2;
 
 use super::{cpu, gdt, idt};
 use crate::exceptions::{self, BREAKPOINT, DOUBLE_FAULT, EXCEPTION_VECTORS, PAGE_FAULT};
+use crate::sync::HandlerSlot;
 
 /// Registers saved on trap entry, lowest address first: what `trap_common` pushed, then what
 /// the stub pushed, then what the CPU pushed. Handlers may change fields; `iretq` and the
@@ -272,8 +273,8 @@ pub fn stub_address(vector: u8) -> u64 {
 /// be short and must not block or allocate (see the module documentation).
 pub type Handler = fn(&mut TrapFrame);
 
-/// Registered handlers for vectors 32-255 (`Handler` cast to a pointer; null: none).
-static HANDLERS: [AtomicPtr<()>; 224] = [const { AtomicPtr::new(core::ptr::null_mut()) }; 224];
+/// Registered handlers for vectors 32-255.
+static HANDLERS: [HandlerSlot<Handler>; 224] = [const { HandlerSlot::new() }; 224];
 /// One bit per vector: an unexpected interrupt on it was logged already.
 static UNEXPECTED_SEEN: [AtomicU64; 4] = [const { AtomicU64::new(0) }; 4];
 /// Breakpoints taken so far.
@@ -281,7 +282,7 @@ static BREAKPOINTS: AtomicU64 = AtomicU64::new(0);
 /// A fatal exception is being reported (a second one means the report itself faulted).
 static REPORTING: AtomicBool = AtomicBool::new(false);
 
-fn slot(vector: u8) -> &'static AtomicPtr<()> {
+fn slot(vector: u8) -> &'static HandlerSlot<Handler> {
     assert!(
         vector >= EXCEPTION_VECTORS,
         "vector {vector} is a CPU exception; only 32-255 take handlers"
@@ -294,7 +295,7 @@ fn slot(vector: u8) -> &'static AtomicPtr<()> {
 /// # Panics
 /// If `vector` is below 32: exceptions have fixed handling.
 pub fn set_handler(vector: u8, handler: Handler) {
-    slot(vector).store(handler as *mut (), Ordering::Release);
+    slot(vector).set(handler);
 }
 
 /// Removes the handler of `vector`; it is unexpected again.
@@ -302,7 +303,7 @@ pub fn set_handler(vector: u8, handler: Handler) {
 /// # Panics
 /// If `vector` is below 32.
 pub fn clear_handler(vector: u8) {
-    slot(vector).store(core::ptr::null_mut(), Ordering::Release);
+    slot(vector).clear();
 }
 
 /// Number of breakpoint exceptions handled so far.
@@ -328,33 +329,25 @@ extern "sysv64" fn trap_dispatch(frame: &mut TrapFrame) {
 
 /// Called for vectors without a handler, after logging (the interrupt controller uses it to
 /// acknowledge strays, which would otherwise block lower-priority vectors).
-static UNHANDLED_HOOK: AtomicPtr<()> = AtomicPtr::new(core::ptr::null_mut());
+static UNHANDLED_HOOK: HandlerSlot<fn(u8)> = HandlerSlot::new();
 
 /// Sets the function called with the vector number of every interrupt without a handler.
 pub fn set_unhandled_hook(hook: fn(u8)) {
-    UNHANDLED_HOOK.store(hook as *mut (), Ordering::Release);
+    UNHANDLED_HOOK.set(hook);
 }
 
 fn interrupt(vector: u8, frame: &mut TrapFrame) {
-    let raw = HANDLERS[usize::from(vector - EXCEPTION_VECTORS)].load(Ordering::Acquire);
-    if raw.is_null() {
-        let bit = 1u64 << (vector % 64);
-        let seen = UNEXPECTED_SEEN[usize::from(vector / 64)].fetch_or(bit, Ordering::Relaxed);
-        if seen & bit == 0 {
-            log::warn!("unexpected interrupt vector {vector} (no handler; ignored)");
-        }
-        let hook = UNHANDLED_HOOK.load(Ordering::Acquire);
-        if !hook.is_null() {
-            // SAFETY: only `set_unhandled_hook` stores non-null values, all `fn(u8)` pointers.
-            let hook = unsafe { core::mem::transmute::<*mut (), fn(u8)>(hook) };
-            hook(vector);
-        }
-        return;
+    if let Some(handler) = HANDLERS[usize::from(vector - EXCEPTION_VECTORS)].get() {
+        return handler(frame);
     }
-    // SAFETY: `set_handler` is the only writer of non-null values, and it stores `Handler`
-    // function pointers cast to `*mut ()`; the cast back restores the same pointer type.
-    let handler = unsafe { core::mem::transmute::<*mut (), Handler>(raw) };
-    handler(frame);
+    let bit = 1u64 << (vector % 64);
+    let seen = UNEXPECTED_SEEN[usize::from(vector / 64)].fetch_or(bit, Ordering::Relaxed);
+    if seen & bit == 0 {
+        log::warn!("unexpected interrupt vector {vector} (no handler; ignored)");
+    }
+    if let Some(hook) = UNHANDLED_HOOK.get() {
+        hook(vector);
+    }
 }
 
 /// Reports a fatal exception and stops (test kernels: ends the run through the test runner).
