@@ -18,7 +18,9 @@ const fn mib(bytes: u64) -> u64 {
 /// Runs on the loader's stack only until the memory module can give the kernel its own.
 pub fn start(entry_tsc: u64) -> ! {
     time::record_entry(entry_tsc);
-    // First, so every log line carries a real timestamp.
+    // Before the kernel's IDT exists: a fatal exception from then on is reported.
+    crate::panic::install();
+    // COM1 next: every later message reaches the serial console.
     let have_serial = serial::init();
     // Our own GDT/TSS/IDT before touching anything the loader handed over: the IDT at entry
     // is undefined, so without this a fault while copying the responses would triple-fault.

@@ -29,6 +29,13 @@ static CONSOLE: IrqMutex<Screen> = IrqMutex::new(Console::new(Display::Framebuff
 static ATTACHED: AtomicBool = AtomicBool::new(false);
 static LAST_PRESENT_NS: AtomicU64 = AtomicU64::new(0);
 
+/// The console's CRTC is the arch module's port pair.
+impl super::Crtc for PortCrtc {
+    fn write_register(&mut self, index: u8, value: u8) {
+        PortCrtc::write_register(self, index, value);
+    }
+}
+
 /// Longest time changes wait before they are drawn (about 60 frames per second).
 pub const PRESENT_INTERVAL_NS: u64 = 16_000_000;
 

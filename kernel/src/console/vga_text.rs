@@ -1,8 +1,8 @@
 //! The VGA text-mode backend: cells into the 0xb8000 buffer, the cursor through the CRTC.
 //!
 //! Key items: [`TextBuffer`] (write one 16-bit cell of the 80x25 buffer) and [`Crtc`] (write one
-//! CRT controller register through index port 0x3D4 and data port 0x3D5) — the kernel implements
-//! `Crtc` with port I/O under `arch`, tests with memory; [`VolatileTextBuffer`] is the
+//! CRT controller register through index port 0x3D4 and data port 0x3D5) — `console::screen`
+//! implements `Crtc` over the port handle in `arch`, tests with memory; [`VolatileTextBuffer`] is the
 //! `TextBuffer` over the mapped buffer; [`VgaTextBackend`] is the [`Backend`].
 //!
 //! The backend keeps a copy of what it wrote and writes only cells whose value changed (the

@@ -364,6 +364,17 @@ pub fn register_isa(irq: u8, handler: fn()) -> Result<(), IrqError> {
     Ok(())
 }
 
+/// Sends this CPU an NMI through its local APIC; `false` without one (tests).
+pub fn send_nmi_to_self() -> bool {
+    match state().and_then(|s| s.lapic.as_ref()) {
+        Some(lapic) => {
+            lapic.send_nmi_to_self();
+            true
+        }
+        None => false,
+    }
+}
+
 /// The low word of the IOAPIC redirection entry serving ISA IRQ `irq` (tests).
 pub fn isa_redirection(irq: u8) -> Option<u32> {
     let state = state()?;

@@ -21,6 +21,8 @@ mod reg {
     pub const LVT_CMCI: u32 = 0x2f0;
     pub const LVT_THERMAL: u32 = 0x330;
     pub const LVT_PERF: u32 = 0x340;
+    pub const ICR_LOW: u32 = 0x300;
+    pub const ICR_HIGH: u32 = 0x310;
 }
 
 const IA32_APIC_BASE: u32 = 0x1b;
@@ -188,6 +190,26 @@ impl LocalApic {
         self.write(reg::TIMER_DIVIDE, 0b0011);
         self.write(reg::LVT_TIMER, LVT_PERIODIC | u32::from(vector));
         self.write(reg::TIMER_INITIAL, count.max(1));
+    }
+
+    /// Sends this CPU a non-maskable interrupt (an NMI IPI to its own APIC ID: the "self"
+    /// shorthand is only valid for fixed delivery).
+    pub fn send_nmi_to_self(&self) {
+        const DELIVERY_NMI: u32 = 0b100 << 8;
+        const LEVEL_ASSERT: u32 = 1 << 14;
+        let id = self.id();
+        match self.mmio {
+            None => {
+                // x2APIC: the ICR is one 64-bit MSR, destination in the high half.
+                let icr = (u64::from(id) << 32) | u64::from(DELIVERY_NMI | LEVEL_ASSERT);
+                // SAFETY: in x2APIC mode MSR 0x830 is the ICR; the IPI targets this CPU.
+                unsafe { Msr::new(0x800 + (reg::ICR_LOW >> 4)).write(icr) };
+            }
+            Some(_) => {
+                self.write(reg::ICR_HIGH, id << 24);
+                self.write(reg::ICR_LOW, DELIVERY_NMI | LEVEL_ASSERT);
+            }
+        }
     }
 
     /// Masks the timer.

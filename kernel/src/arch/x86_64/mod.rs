@@ -8,6 +8,8 @@ pub mod paging;
 pub mod pic;
 pub mod pit;
 pub mod pmtimer;
+#[cfg(feature = "ktest")]
+pub mod probe;
 pub mod ps2;
 pub mod qemu;
 pub mod refclock;

@@ -15,18 +15,19 @@
 //!
 //! Dispatch:
 //! - #BP (`int3`): counts ([`breakpoint_count`]), logs one line, returns after the `int3`.
-//! - other vectors 0-31: print the fault report ([`exceptions::Report`]) and halt; test
-//!   kernels call `testing::runner::on_fault`, which ends the QEMU run.
+//! - other vectors 0-31: a [`exceptions::Snapshot`] of the frame goes to the fatal hook that
+//!   an upper layer registered with [`set_fatal_hook`] (the kernel's panic module prints the
+//!   report and halts, or ends the test run); without a hook the CPU halts.
 //! - vectors 32-255: the handler registered with [`set_handler`]; without one, log
 //!   `unexpected interrupt vector N` once per vector and return. Nothing here sends an EOI:
 //!   acknowledging the interrupt controller is the registered handler's job (a spurious APIC
 //!   vector must not be acknowledged at all).
 //!
-//! Console output from here: fatal reports use `print::panic_print`, which breaks a console
-//! lock the interrupted code may hold (that code never resumes). Non-fatal paths (`int3`, an
-//! unexpected vector) use the normal, locking `log`/`print`: every console lock is an
-//! `IrqMutex`, so a maskable interrupt cannot arrive while one is held on this CPU; an `int3`
-//! or `int n` placed inside console code would deadlock, so don't.
+//! This module never names the consoles (see docs/architecture.md, Layering): fatal reports
+//! are the hook's business. Non-fatal paths (`int3`, an unexpected vector) log through the
+//! `log` facade, whose backend takes the console locks: every console lock is an `IrqMutex`,
+//! so a maskable interrupt cannot arrive while one is held on this CPU; an `int3` or `int n`
+//! placed inside console code would deadlock, so don't.
 //!
 //! Assumptions, documented where they matter: all gates are interrupt gates (IF=0 in
 //! handlers), kernel mode only (no `swapgs` yet), no SSE/x87 state to save (the kernel target
@@ -37,7 +38,7 @@
 
 use core::arch::{asm, naked_asm};
 use core::mem::offset_of;
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU64, Ordering};
 
 use ::x86_64::registers::control::Cr2;
 
@@ -279,8 +280,6 @@ static HANDLERS: [HandlerSlot<Handler>; 224] = [const { HandlerSlot::new() }; 22
 static UNEXPECTED_SEEN: [AtomicU64; 4] = [const { AtomicU64::new(0) }; 4];
 /// Breakpoints taken so far.
 static BREAKPOINTS: AtomicU64 = AtomicU64::new(0);
-/// A fatal exception is being reported (a second one means the report itself faulted).
-static REPORTING: AtomicBool = AtomicBool::new(false);
 
 fn slot(vector: u8) -> &'static HandlerSlot<Handler> {
     assert!(
@@ -350,31 +349,25 @@ fn interrupt(vector: u8, frame: &mut TrapFrame) {
     }
 }
 
-/// Reports a fatal exception and stops (test kernels: ends the run through the test runner).
+/// What runs for a fatal exception: reports the [`exceptions::Snapshot`] and never returns.
+pub type FatalHook = fn(&exceptions::Snapshot) -> !;
+
+/// The fatal-exception report, registered by the layer that owns the consoles.
+static FATAL_HOOK: HandlerSlot<FatalHook> = HandlerSlot::new();
+
+/// Sets the function that reports a fatal exception (and then halts or ends the test run).
+/// Until one is set, a fatal exception halts without a word.
+pub fn set_fatal_hook(hook: FatalHook) {
+    FATAL_HOOK.set(hook);
+}
+
+/// Hands a fatal exception to the registered report; halts without one.
 fn fatal(frame: &TrapFrame, cr2: Option<u64>) -> ! {
-    let vector = frame.vector();
-    if REPORTING.swap(true, Ordering::SeqCst) {
-        // The report itself faulted: say the least possible, serial only.
-        let mut line: heapless::String<96> = heapless::String::new();
-        let _ = core::fmt::Write::write_fmt(
-            &mut line,
-            format_args!("\n!!! CPU exception {vector} while reporting a CPU exception; halting\n"),
-        );
-        crate::serial::panic_write(line.as_bytes());
-        #[cfg(feature = "ktest")]
-        super::qemu::exit(super::qemu::ExitCode::Failure);
-        #[cfg(not(feature = "ktest"))]
-        cpu::halt_forever();
-    }
     let snapshot = frame.snapshot(cr2);
-    crate::print::panic_print(format_args!(
-        "\n{}",
-        exceptions::Report::new(&snapshot).with_colour()
-    ));
-    #[cfg(feature = "ktest")]
-    crate::testing::runner::on_fault(vector, exceptions::name(vector));
-    #[cfg(not(feature = "ktest"))]
-    cpu::halt_forever()
+    match FATAL_HOOK.get() {
+        Some(report) => report(&snapshot),
+        None => cpu::halt_forever(),
+    }
 }
 
 /// Loads the kernel's GDT, TSS and IDT, with the built-in IST stacks. Call once, early; the
@@ -434,6 +427,3 @@ pub fn bench_int_roundtrip(iterations: u64) -> u64 {
     }
     cpu::rdtsc().wrapping_sub(start) / iterations
 }
-
-#[cfg(feature = "ktest")]
-mod ktests;

@@ -1,8 +1,9 @@
 //! VGA CRTC registers (index port 0x3D4, data port 0x3D5), for the hardware text cursor.
+//!
+//! A plain register API: the console decides what to write (see `console::vga_text`) and wraps
+//! this handle in its own `Crtc` trait.
 
 use x86_64::instructions::port::Port;
-
-use crate::console::Crtc;
 
 /// The colour CRTC's index/data port pair.
 #[derive(Debug)]
@@ -23,12 +24,11 @@ impl PortCrtc {
             data: Port::new(0x3d5),
         }
     }
-}
 
-impl Crtc for PortCrtc {
-    fn write_register(&mut self, index: u8, value: u8) {
+    /// Selects CRTC register `index` and writes `value` to it.
+    pub fn write_register(&mut self, index: u8, value: u8) {
         // SAFETY: per `new`, these are the CRTC's ports and this handle owns them; selecting a
-        // register and writing it only moves or reshapes the cursor.
+        // register and writing it only changes how the adapter displays, not memory.
         unsafe {
             self.index.write(index);
             self.data.write(value);
