@@ -75,7 +75,8 @@ mod live {
     use crate::sync::IrqMutex;
 
     static DECODER: IrqMutex<Decoder> = IrqMutex::new(Decoder::new());
-    /// TSC when the IRQ handler last finished (for the latency benchmark).
+    /// TSC when the IRQ handler last finished (for the latency benchmark; test kernels only).
+    #[cfg(feature = "ktest")]
     static LAST_EXIT_TSC: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
 
     /// Why the keyboard is unavailable.
@@ -106,6 +107,7 @@ mod live {
                 None => break,
             }
         }
+        #[cfg(feature = "ktest")]
         LAST_EXIT_TSC.store(
             crate::arch::cpu::rdtsc(),
             core::sync::atomic::Ordering::Release,
@@ -114,7 +116,8 @@ mod live {
 
     /// Median cycles from injecting a scancode at the controller to the IRQ handler's exit,
     /// over `runs` injections (the injected bytes are discarded), or `None` without a
-    /// keyboard or when the controller ignores the injection command.
+    /// keyboard or when the controller ignores the injection command. Test kernels only.
+    #[cfg(feature = "ktest")]
     pub fn bench_irq_latency(runs: usize) -> Option<u64> {
         use core::sync::atomic::Ordering;
         let mut samples = heapless::Vec::<u64, 64>::new();

@@ -179,9 +179,11 @@ impl Ps2Controller {
 
 /// Makes the controller deliver `byte` as if the keyboard had sent it (command 0xd2, "write
 /// keyboard output buffer"), raising IRQ 1: for measuring the interrupt path without a person.
+/// Test kernels only.
 ///
 /// # Errors
 /// [`Ps2Error::InputTimeout`] when the controller does not take the command.
+#[cfg(feature = "ktest")]
 pub fn inject_scancode(byte: u8) -> Result<(), Ps2Error> {
     // SAFETY: a second handle for two writes; the keyboard is initialised and nothing else
     // sends controller commands after boot (the IRQ handler only reads the data port).

@@ -36,7 +36,7 @@
 //! whose exception pushes an error code would desynchronise the frame; the gates are DPL 0, so
 //! only kernel code could do that, and it must not.
 
-use core::arch::{asm, naked_asm};
+use core::arch::naked_asm;
 use core::mem::offset_of;
 use core::sync::atomic::{AtomicU64, Ordering};
 
@@ -402,12 +402,14 @@ pub unsafe fn init_with_stacks(stacks: gdt::IstStacks) {
     }
 }
 
-/// Vector reserved for [`bench_int_roundtrip`].
+/// Vector reserved for [`bench_int_roundtrip`] (test kernels only).
+#[cfg(feature = "ktest")]
 pub const BENCH_VECTOR: u8 = 0xf0;
 
 /// Average TSC cycles of one `int` to a registered no-op handler and back (stub, register
 /// save, dispatch, restore, `iretq`), over `iterations` (at least 1). Registers a handler on
-/// [`BENCH_VECTOR`].
+/// [`BENCH_VECTOR`]. Test kernels only: the production trap path carries no benchmark.
+#[cfg(feature = "ktest")]
 pub fn bench_int_roundtrip(iterations: u64) -> u64 {
     set_handler(BENCH_VECTOR, |_| {});
     let iterations = iterations.max(1);
@@ -415,7 +417,7 @@ pub fn bench_int_roundtrip(iterations: u64) -> u64 {
         // SAFETY: BENCH_VECTOR has a present gate and a registered no-op handler; the trap
         // path restores every register and RFLAGS. No `nostack`: the CPU pushes the frame on
         // this stack (the target has no red zone).
-        unsafe { asm!("int {v}", v = const BENCH_VECTOR) };
+        unsafe { core::arch::asm!("int {v}", v = const BENCH_VECTOR) };
     };
     // Warm the caches and TLB first.
     for _ in 0..16 {
