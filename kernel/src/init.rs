@@ -36,7 +36,7 @@ pub fn start(entry_tsc: u64) -> ! {
     let info = boot::boot_info();
     match info.cmdline().log_level() {
         Some(Ok(level)) => logger::init(level),
-        Some(Err(bad)) => warn!("unknown log level `{bad}` on the command line; keeping `info`"),
+        Some(Err(bad)) => warn!("{bad} on the command line; keeping `info`"),
         None => {}
     }
     if !have_serial {

@@ -111,18 +111,45 @@ fn on_rx_irq() {
     }
 }
 
+/// Why serial input stays polled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SerialError {
+    /// No UART answered at COM1.
+    NoUart,
+    /// IRQ 4 could not be attached.
+    Irq(crate::interrupts::IrqError),
+}
+
+impl core::fmt::Display for SerialError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::NoUart => f.write_str("no UART at COM1"),
+            Self::Irq(_) => f.write_str("IRQ 4 cannot be attached"),
+        }
+    }
+}
+
+impl core::error::Error for SerialError {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        match self {
+            Self::NoUart => None,
+            Self::Irq(e) => Some(e),
+        }
+    }
+}
+
 /// Enables COM1's receive interrupt (IRQ 4): received bytes go to [`RECEIVED`].
 ///
 /// # Errors
-/// When there is no UART, or IRQ 4 cannot be attached.
-pub fn enable_rx_interrupt() -> Result<(), &'static str> {
+/// [`SerialError`] when there is no UART, or IRQ 4 cannot be attached.
+pub fn enable_rx_interrupt() -> Result<(), SerialError> {
     SERIAL
         .lock()
         .port
         .as_mut()
-        .ok_or("no UART at COM1")?
+        .ok_or(SerialError::NoUart)?
         .enable_rx_interrupt();
-    crate::interrupts::register_isa(4, on_rx_irq).map_err(|_| "IRQ 4 cannot be attached")?;
+    crate::interrupts::register_isa(4, on_rx_irq).map_err(SerialError::Irq)?;
     RX_INTERRUPT.store(true, core::sync::atomic::Ordering::Release);
     // Bytes that arrived before the pin was unmasked: take them now.
     let was = crate::arch::cpu::disable_interrupts_save();

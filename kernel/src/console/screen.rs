@@ -71,6 +71,15 @@ impl core::fmt::Display for ScreenError {
     }
 }
 
+impl core::error::Error for ScreenError {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        match self {
+            Self::Framebuffer(e) => Some(e),
+            Self::Map(e) => Some(e),
+        }
+    }
+}
+
 /// The console's description of the loader's pixel layout.
 pub fn pixel_format(fb: &crate::boot::info::FramebufferInfo) -> PixelFormat {
     PixelFormat {

@@ -97,6 +97,15 @@ mod live {
         }
     }
 
+    impl core::error::Error for KeyboardError {
+        fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+            match self {
+                Self::Ps2(e) => Some(e),
+                Self::Irq(e) => Some(e),
+            }
+        }
+    }
+
     fn on_irq() {
         // Drain everything the controller holds (normally one byte per interrupt).
         for _ in 0..16 {
@@ -176,8 +185,41 @@ pub use live::*;
 
 #[cfg(all(target_os = "none", feature = "ktest"))]
 mod ktests {
-    use super::{Key, SCANCODES, poll};
+    use core::error::Error;
+    use core::fmt::Write;
+
+    use super::{Key, KeyboardError, SCANCODES, poll};
     use crate::{kassert, kassert_eq, ktest};
+
+    /// `e`'s message followed by its sources', joined by ": ".
+    fn chain(e: &dyn Error) -> heapless::String<256> {
+        let mut text = heapless::String::new();
+        let _ = write!(text, "{e}");
+        let mut source = e.source();
+        while let Some(s) = source {
+            let _ = write!(text, ": {s}");
+            source = s.source();
+        }
+        text
+    }
+
+    ktest! {
+        fn kernel_errors_display_and_chain_their_sources() -> TestResult {
+            use crate::arch::paging::PageMapError;
+            use crate::arch::ps2::Ps2Error;
+            use crate::interrupts::IrqError;
+            let keyboard = KeyboardError::Irq(IrqError::BadIrq(99));
+            kassert_eq!(chain(&keyboard).as_str(), "IRQ 99 is not an ISA IRQ: IRQ 99 is not an ISA IRQ");
+            let ps2 = KeyboardError::Ps2(Ps2Error::NoAck(0xfe));
+            kassert!(ps2.source().is_some(), "keyboard error hides its PS/2 cause");
+            let serial = crate::serial::SerialError::Irq(IrqError::NotReady);
+            kassert_eq!(chain(&serial).as_str(), "IRQ 4 cannot be attached: interrupts are not initialised");
+            let screen = crate::console::screen::ScreenError::Map(crate::memory::MapError::OutOfFrames);
+            kassert!(chain(&screen).ends_with(": out of physical memory for page tables or stacks"), "{}", chain(&screen));
+            kassert!(!chain(&PageMapError::AlreadyMapped).is_empty());
+            Ok(())
+        }
+    }
 
     /// Collects typed characters until `want` arrived and the keyboard went quiet for 300 ms
     /// (the last key's release follows its press), or no scancode came for 3 s (20 s max).

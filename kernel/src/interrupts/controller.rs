@@ -47,6 +47,8 @@ impl core::fmt::Display for IrqError {
     }
 }
 
+impl core::error::Error for IrqError {}
+
 struct IoApicUnit {
     info: IoApicInfo,
     regs: IoApic,

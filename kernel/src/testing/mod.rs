@@ -93,6 +93,8 @@ impl fmt::Display for Failure {
     }
 }
 
+impl core::error::Error for Failure {}
+
 /// Fails the current test with a message unless `cond` holds.
 #[macro_export]
 macro_rules! kassert {

@@ -29,6 +29,17 @@ pub enum PageMapError {
     AlreadyMapped,
 }
 
+impl core::fmt::Display for PageMapError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            Self::OutOfFrames => "no frame left for a page table",
+            Self::AlreadyMapped => "page already mapped (or a huge page is in the way)",
+        })
+    }
+}
+
+impl core::error::Error for PageMapError {}
+
 /// The page tables the CPU uses now.
 #[derive(Debug)]
 pub struct ActiveTables {

@@ -49,6 +49,8 @@ impl core::fmt::Display for Ps2Error {
     }
 }
 
+impl core::error::Error for Ps2Error {}
+
 /// The controller.
 #[derive(Debug)]
 pub struct Ps2Controller {
