@@ -11,13 +11,16 @@
 //!   kernel is built from it (see docs/architecture.md, Layering).
 
 use core::fmt;
+use core::marker::PhantomData;
 use core::ops::{Deref, DerefMut};
-use core::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 
 use crossbeam_utils::atomic::AtomicCell;
 
 #[cfg(target_os = "none")]
 use crate::arch::cpu::{disable_interrupts_save, restore_interrupts};
+#[cfg(target_os = "none")]
+use crate::arch::stop::is_stopped;
 
 #[cfg(not(target_os = "none"))]
 fn disable_interrupts_save() -> bool {
@@ -27,9 +30,19 @@ fn disable_interrupts_save() -> bool {
 #[cfg(not(target_os = "none"))]
 fn restore_interrupts(_was_enabled: bool) {}
 
+#[cfg(not(target_os = "none"))]
+fn is_stopped() -> bool {
+    false
+}
+
 /// A spin lock that keeps interrupts disabled while held.
+///
+/// It also remembers whether its current holder took it after the kernel stopped for good (a
+/// panic or fatal exception, see `arch::stop`): the stop path may take over a lock held by the
+/// code it interrupted, which never runs again, but never one its own last words hold.
 pub struct IrqMutex<T> {
     inner: spin::Mutex<T>,
+    taken_after_stop: AtomicBool,
 }
 
 impl<T> IrqMutex<T> {
@@ -37,26 +50,34 @@ impl<T> IrqMutex<T> {
     pub const fn new(value: T) -> Self {
         Self {
             inner: spin::Mutex::new(value),
+            taken_after_stop: AtomicBool::new(false),
+        }
+    }
+
+    fn guard<'a>(
+        &'a self,
+        guard: spin::MutexGuard<'a, T>,
+        was_enabled: bool,
+    ) -> IrqMutexGuard<'a, T> {
+        self.taken_after_stop.store(is_stopped(), Ordering::Relaxed);
+        IrqMutexGuard {
+            guard: Some(guard),
+            was_enabled,
+            _not_send: PhantomData,
         }
     }
 
     /// Disables interrupts, then spins until the lock is free.
     pub fn lock(&self) -> IrqMutexGuard<'_, T> {
         let was_enabled = disable_interrupts_save();
-        IrqMutexGuard {
-            guard: Some(self.inner.lock()),
-            was_enabled,
-        }
+        self.guard(self.inner.lock(), was_enabled)
     }
 
     /// Takes the lock if it is free; interrupts are left as they were when it is not.
     pub fn try_lock(&self) -> Option<IrqMutexGuard<'_, T>> {
         let was_enabled = disable_interrupts_save();
         match self.inner.try_lock() {
-            Some(guard) => Some(IrqMutexGuard {
-                guard: Some(guard),
-                was_enabled,
-            }),
+            Some(guard) => Some(self.guard(guard, was_enabled)),
             None => {
                 restore_interrupts(was_enabled);
                 None
@@ -64,14 +85,17 @@ impl<T> IrqMutex<T> {
         }
     }
 
-    /// Releases the lock without a guard.
-    ///
-    /// # Safety
-    /// Only for the panic path on a single CPU: the holder must never run again (it was
-    /// interrupted by the panic and will not resume), otherwise two parties share the data.
-    pub unsafe fn force_unlock(&self) {
-        // SAFETY: forwarded from the caller's guarantee.
-        unsafe { self.inner.force_unlock() }
+    /// Whether the lock is held by code that took it after the kernel stopped.
+    #[cfg(target_os = "none")]
+    pub(crate) fn held_since_stop(&self) -> bool {
+        self.inner.is_locked() && self.taken_after_stop.load(Ordering::Relaxed)
+    }
+
+    /// The spin lock inside, for `arch::stop` alone (which releases a lock whose holder never
+    /// runs again). Locking it directly would bypass the interrupt policy: don't.
+    #[cfg(target_os = "none")]
+    pub(crate) fn raw_for_stop(&self) -> &spin::Mutex<T> {
+        &self.inner
     }
 }
 
@@ -83,10 +107,12 @@ impl<T> fmt::Debug for IrqMutex<T> {
     }
 }
 
-/// Guard of an [`IrqMutex`]; restores the interrupt flag after releasing the lock.
+/// Guard of an [`IrqMutex`]; restores the interrupt flag after releasing the lock. Not `Send`:
+/// the interrupt flag it restores is this CPU's.
 pub struct IrqMutexGuard<'a, T> {
     guard: Option<spin::MutexGuard<'a, T>>,
     was_enabled: bool,
+    _not_send: PhantomData<*mut ()>,
 }
 
 impl<T> Deref for IrqMutexGuard<'_, T> {

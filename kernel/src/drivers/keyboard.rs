@@ -86,6 +86,8 @@ mod live {
         Ps2(Ps2Error),
         /// IRQ 1 could not be attached.
         Irq(crate::interrupts::IrqError),
+        /// The controller is already driven by another handle.
+        InUse,
     }
 
     impl core::fmt::Display for KeyboardError {
@@ -93,6 +95,7 @@ mod live {
             match self {
                 Self::Ps2(e) => write!(f, "{e}"),
                 Self::Irq(e) => write!(f, "{e}"),
+                Self::InUse => f.write_str("the PS/2 controller is already in use"),
             }
         }
     }
@@ -102,6 +105,7 @@ mod live {
             match self {
                 Self::Ps2(e) => Some(e),
                 Self::Irq(e) => Some(e),
+                Self::InUse => None,
             }
         }
     }
@@ -154,8 +158,8 @@ mod live {
     /// # Errors
     /// [`KeyboardError`]; the system keeps running without a keyboard.
     pub fn init() -> Result<(), KeyboardError> {
-        // SAFETY: the only controller handle; afterwards only `on_irq` reads the data port.
-        let mut ctl = unsafe { Ps2Controller::new() };
+        // The only controller handle; afterwards only `on_irq` reads the data port.
+        let mut ctl = Ps2Controller::take().ok_or(KeyboardError::InUse)?;
         let was = crate::arch::cpu::disable_interrupts_save();
         let result = ctl.init_keyboard();
         crate::arch::cpu::restore_interrupts(was);

@@ -7,7 +7,8 @@ use heapless::Vec;
 
 use super::routing::{InterruptInfo, IoApicInfo};
 use super::{IRQ_BASE, LAPIC_SPURIOUS_VECTOR, LAPIC_TIMER_VECTOR, TIMER_HZ};
-use crate::arch::apic::{self, IoApic, LocalApic};
+use crate::arch::apic::{self, ApicAccess, ApicError, IoApic, LocalApic};
+use crate::arch::paging::WindowError;
 use crate::arch::trap::{self, TrapFrame};
 use crate::arch::{cpu, pic, pit};
 use crate::boot::BootInfo;
@@ -192,12 +193,48 @@ pub fn init(boot: &BootInfo) -> Mode {
     state.mode
 }
 
+/// Why the APIC path could not be set up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SetupError {
+    /// Mapping a register page failed.
+    Map(memory::MapError),
+    /// The local APIC refused its access mode or window.
+    LocalApic(ApicError),
+    /// An IOAPIC's window is unusable.
+    IoApic(WindowError),
+}
+
+impl core::fmt::Display for SetupError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::Map(e) => write!(f, "{e}"),
+            Self::LocalApic(e) => write!(f, "{e}"),
+            Self::IoApic(e) => write!(f, "IOAPIC registers: {e}"),
+        }
+    }
+}
+
+impl core::error::Error for SetupError {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        match self {
+            Self::Map(e) => Some(e),
+            Self::LocalApic(e) => Some(e),
+            Self::IoApic(e) => Some(e),
+        }
+    }
+}
+
+/// The IOAPIC at physical `address`, mapped uncached.
+fn io_apic(address: u64) -> Result<IoApic, SetupError> {
+    let window = memory::map_mmio(address, 4096).map_err(SetupError::Map)?;
+    IoApic::from_window(window).map_err(SetupError::IoApic)
+}
+
 fn mask_io_apics(info: &InterruptInfo) {
     for io in &info.io_apics {
-        match memory::map_mmio(io.address, 4096) {
-            // SAFETY: `base` maps this IOAPIC's registers uncached, used only here (the PIC
-            // path never touches IOAPICs again).
-            Ok(base) => unsafe { IoApic::new(base) }.mask_all(),
+        // The PIC path never touches IOAPICs again.
+        match io_apic(io.address) {
+            Ok(regs) => regs.mask_all(),
             Err(e) => log::warn!("cannot mask IOAPIC {}: {e}", io.id),
         }
     }
@@ -227,9 +264,10 @@ fn init_pic() -> State {
 }
 
 /// Enables the local APIC: x2APIC when the CPU has it, else xAPIC registers mapped uncached.
-fn local_apic(info: &InterruptInfo) -> Result<LocalApic, memory::MapError> {
-    let mmio = if apic::has_x2apic() {
-        None
+/// This module is the only user of the local APIC.
+fn local_apic(info: &InterruptInfo) -> Result<LocalApic, SetupError> {
+    let access = if apic::has_x2apic() {
+        ApicAccess::X2apic
     } else {
         // The MADT's address, or IA32_APIC_BASE if the MADT leaves it at 0.
         let phys = if info.local_apic_address != 0 {
@@ -237,21 +275,17 @@ fn local_apic(info: &InterruptInfo) -> Result<LocalApic, memory::MapError> {
         } else {
             apic::base_address()
         };
-        Some(memory::map_mmio(phys, 4096)?)
+        ApicAccess::Mmio(memory::map_mmio(phys, 4096).map_err(SetupError::Map)?)
     };
-    // SAFETY: `mmio` is None only when the CPU has x2APIC; otherwise it maps the local APIC
-    // page uncached. This module is the only user of the local APIC.
-    Ok(unsafe { LocalApic::enable(mmio, LAPIC_SPURIOUS_VECTOR) })
+    LocalApic::enable(access, LAPIC_SPURIOUS_VECTOR).map_err(SetupError::LocalApic)
 }
 
-fn init_apic(info: InterruptInfo) -> Result<State, memory::MapError> {
+fn init_apic(info: InterruptInfo) -> Result<State, SetupError> {
     let lapic = local_apic(&info)?;
     let x2apic = lapic.is_x2apic();
     let mut io_apics = Vec::new();
     for io in &info.io_apics {
-        let base = memory::map_mmio(io.address, 4096)?;
-        // SAFETY: `base` maps this IOAPIC's registers uncached, for this module alone.
-        let regs = unsafe { IoApic::new(base) };
+        let regs = io_apic(io.address)?;
         regs.mask_all();
         let pins = regs.pins();
         let _ = io_apics.push(IoApicUnit {
@@ -572,8 +606,7 @@ mod ktests {
                     .map(|(t0, t1, ticks)| (t0, t1, u64::from(ticks) * 1_000_000_000 / pit::PIT_HZ))
                     .or_else(|| {
                         let (port, bits) = boot_info().rsdp_phys.and_then(crate::acpi::pm_timer)?;
-                        // SAFETY: the port is the FADT's PM timer block.
-                        let timer = unsafe { crate::arch::pmtimer::PmTimer::new(port, bits) };
+                        let timer = crate::arch::pmtimer::PmTimer::new(port, bits);
                         let (t0, t1, ticks) = timer.measure_paired(71_591, crate::time::uptime_nanos)?;
                         Some((t0, t1, u64::from(ticks) * 1_000_000_000 / crate::arch::pmtimer::PM_TIMER_HZ))
                     });

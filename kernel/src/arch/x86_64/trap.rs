@@ -379,9 +379,8 @@ pub fn init() {
 }
 
 /// Like [`init`], with the given IST stacks. Only the first call has an effect: the TSS never
-/// changes after it is loaded. For guard-paged stacks, call this instead of [`init`] once the
-/// memory module can allocate them, e.g. with `s = memory::alloc_stack(32 * 1024)?` per slot:
-/// `IstStack { top: s.top, size: s.top - s.bottom }`.
+/// changes after it is loaded. Guard-paged stacks can replace the built-in ones later, with
+/// [`gdt::switch_ist_stacks`].
 ///
 /// # Safety
 /// As for [`gdt::init`]: each stack must be mapped, writable, 16-byte aligned at its top and
