@@ -1,4 +1,4 @@
-//! Kernel initialisation, in the order of the boot flow in `docs/design.md`.
+//! Kernel initialisation, in the order of docs/architecture.md, "Boot flow" (steps 3 to 8).
 
 use log::{LevelFilter, error, info, warn};
 

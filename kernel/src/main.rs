@@ -1,5 +1,6 @@
 //! Kernel entry point (bare-metal target only). The loader jumps here in 64-bit mode with the
-//! machine state the Limine protocol specifies; everything else happens in `kernel::init`.
+//! machine state the Limine protocol specifies (PROTOCOL.md, "Machine State at Entry");
+//! everything else happens in `kernel::init`.
 
 #![cfg_attr(target_os = "none", no_std, no_main)]
 #![deny(unsafe_code)]

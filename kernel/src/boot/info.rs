@@ -63,7 +63,8 @@ impl MemoryKind {
         }
     }
 
-    /// Whether the protocol promises page alignment and no overlap for this kind.
+    /// Whether the protocol promises page alignment and no overlap for this kind
+    /// (PROTOCOL.md, "Memory Map Feature").
     pub const fn is_allocatable(self) -> bool {
         matches!(self, Self::Usable | Self::BootloaderReclaimable)
     }
@@ -165,7 +166,7 @@ impl fmt::Display for MemoryMapError {
 
 impl core::error::Error for MemoryMapError {}
 
-/// Checks the protocol's promises: sorted by base; usable and bootloader-reclaimable entries
+/// Checks the protocol's promises (PROTOCOL.md, "Memory Map Feature"): sorted by base; usable and bootloader-reclaimable entries
 /// page aligned and overlapping nothing; no wrap-around; some usable memory.
 ///
 /// # Errors

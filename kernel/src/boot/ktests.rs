@@ -54,7 +54,8 @@ ktest! {
     fn framebuffer_is_described_consistently() -> TestResult {
         let bi = boot_info();
         let Some(fb) = bi.framebuffer else {
-            // A framebuffer is optional in the protocol, but UEFI under QEMU always has one.
+            // A framebuffer is optional (PROTOCOL.md, "Framebuffer Feature"), but UEFI under
+            // QEMU always has one.
             kassert!(bi.firmware != Some(info::Firmware::Uefi64), "UEFI boot without a framebuffer");
             return Ok(());
         };

@@ -230,8 +230,8 @@ impl LocalApic {
     }
 
     /// Virtual-wire mode for the legacy PIC path: LINT0 delivers the 8259's interrupts
-    /// (ExtINT), LINT1 delivers NMIs. Without this, a loader that masked the LVTs (as the
-    /// protocol requires from revision 5) would silence the PIC entirely.
+    /// (ExtINT), LINT1 delivers NMIs. Without this, a loader that masked the LVTs (as base
+    /// revision 5 requires: PROTOCOL.md, "Machine State at Entry") would silence the PIC.
     pub fn virtual_wire(&self) {
         self.write(reg::LVT_LINT0, 0b111 << 8);
         self.write(reg::LVT_LINT1, 0b100 << 8);

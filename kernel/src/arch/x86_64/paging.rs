@@ -1,8 +1,8 @@
 //! The active page tables, edited through the HHDM with the `x86_64` crate's mapper, and the
 //! physical-memory facts everything else here is checked against.
 //!
-//! Trust roots are the loader's responses (PROTOCOL.md, "HHDM Feature" and "Memory Map
-//! Feature"): `boot::limine` declares the HHDM offset ([`declare_hhdm`]) and how to classify a
+//! Trust roots are the loader's responses (PROTOCOL.md, "HHDM (Higher Half Direct Map)
+//! Feature", "Memory Map Feature" and "Memory Layout at Entry"): `boot::limine` declares the HHDM offset ([`declare_hhdm`]) and how to classify a
 //! physical range by the memory map ([`declare_memory_map`]), once each. From them:
 //!
 //! - [`ActiveTables::take`] hands out the one editor of the live tables.
