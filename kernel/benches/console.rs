@@ -2,8 +2,8 @@
 //! 1280x800x32 RAM framebuffer, against a plain copy of the same number of bytes.
 //!
 //! Criterion reports first; then the bench measures the contract figures itself (interleaved
-//! batches timed with `Instant`, best batch average) and prints, per the design's bench
-//! contract:
+//! batches timed with `Instant`, best batch average) and prints them in the `bench:` line format
+//! that `make bench` collects (the same format as the in-kernel figures, `testing::bench`):
 //!
 //! ```text
 //! bench: console_redraw: <us> us

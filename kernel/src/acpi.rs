@@ -1,50 +1,36 @@
 //! ACPI through the `acpi` crate: the kernel maps every table itself (revision 3 does not put
-//! ACPI tables in the HHDM) and extracts what the interrupt code needs from the MADT.
+//! ACPI tables in the HHDM; the crate's handler is `arch::acpi`) and extracts what the
+//! interrupt code needs from the MADT and the FADT.
 //!
 //! The crate is used at 5.2: every 6.x release needs a nightly compiler
 //! (the unstable `allocator_api`). Without its `alloc` feature it still parses every table the
 //! kernel needs; the MADT is walked entry by entry here.
 
-use core::ptr::NonNull;
-
 use acpi::address::AddressSpace;
 use acpi::fadt::Fadt;
 use acpi::madt::{Madt, MadtEntry};
-use acpi::{AcpiError, AcpiHandler, AcpiTables, PhysicalMapping};
+use acpi::{AcpiError, AcpiTables};
 
+use crate::arch::acpi::{self as tables, TableMapper};
+use crate::arch::paging::Window;
 use crate::interrupts::routing::{InterruptInfo, IoApicInfo, Override};
 use crate::memory::{self, Cache};
 
-/// The kernel's [`AcpiHandler`]: tables are mapped write-back into the kernel's physical
-/// window. Window space is not reclaimed on unmap: the kernel maps a few dozen tables once at
-/// boot, out of a 512 GiB window.
-#[derive(Debug, Clone, Copy)]
-pub struct KernelAcpi;
-
-impl AcpiHandler for KernelAcpi {
-    unsafe fn map_physical_region<T>(
-        &self,
-        physical_address: usize,
-        size: usize,
-    ) -> PhysicalMapping<Self, T> {
-        let virt = match memory::map_physical(
-            physical_address as u64,
-            size.max(1) as u64,
-            Cache::WriteBack,
-        ) {
-            Ok(virt) => virt,
-            // The trait cannot report failure; without frames for a table mapping during boot
-            // there is nothing sensible to continue with.
-            Err(e) => panic!("cannot map ACPI memory at {physical_address:#x}+{size:#x}: {e}"),
-        };
-        let mapped = (size + (physical_address & 0xfff)).next_multiple_of(4096);
-        let ptr = NonNull::new(virt as *mut T).expect("the physical window is never at address 0");
-        // SAFETY: `ptr` maps `size` bytes at `physical_address` (just mapped above, readable
-        // and writable), which the caller guarantees hold a `T`.
-        unsafe { PhysicalMapping::new(physical_address, ptr, size, mapped, *self) }
+/// Maps an ACPI table write-back into the kernel's physical window (the `arch::acpi` handler
+/// checks the result).
+///
+/// # Panics
+/// Without frames for the mapping: the crate's handler cannot report failure, and during boot
+/// there is nothing sensible to continue with.
+fn map_table(phys: u64, len: u64) -> Window {
+    match memory::map_physical(phys, len, Cache::WriteBack) {
+        Ok(window) => window,
+        Err(e) => panic!("cannot map ACPI memory at {phys:#x}+{len:#x}: {e}"),
     }
+}
 
-    fn unmap_physical_region<T>(_region: &PhysicalMapping<Self, T>) {}
+fn acpi_tables(rsdp: u64) -> Result<AcpiTables<TableMapper>, AcpiError> {
+    tables::tables(rsdp, map_table)
 }
 
 /// Reads the MADT through the RSDP at physical address `rsdp`.
@@ -52,9 +38,7 @@ impl AcpiHandler for KernelAcpi {
 /// # Errors
 /// The crate's error when the RSDP or a table is invalid, or `TableNotFound` without a MADT.
 pub fn interrupt_info(rsdp: u64) -> Result<InterruptInfo, AcpiError> {
-    // SAFETY: `rsdp` is the RSDP's physical address as the loader reported it (converted to
-    // physical by the boot module); the handler maps everything the crate reads.
-    let tables = unsafe { AcpiTables::from_rsdp(KernelAcpi, rsdp as usize)? };
+    let tables = acpi_tables(rsdp)?;
     let madt = tables.find_table::<Madt>()?;
     let madt = madt.get();
     let mut info = InterruptInfo {
@@ -102,8 +86,7 @@ pub fn interrupt_info(rsdp: u64) -> Result<InterruptInfo, AcpiError> {
 /// The ACPI PM timer's I/O port and width (24 or 32 bits), if the FADT describes one in I/O
 /// space.
 pub fn pm_timer(rsdp: u64) -> Option<(u16, u32)> {
-    // SAFETY: as in `interrupt_info`.
-    let tables = unsafe { AcpiTables::from_rsdp(KernelAcpi, rsdp as usize) }.ok()?;
+    let tables = acpi_tables(rsdp).ok()?;
     let fadt = tables.find_table::<Fadt>().ok()?;
     let block = fadt.pm_timer_block().ok()??;
     if block.address_space != AddressSpace::SystemIo {

@@ -45,11 +45,25 @@ impl<'a> Cmdline<'a> {
     }
 
     /// The log level selected by `log=`, if any and if valid.
-    pub fn log_level(&self) -> Option<Result<log::LevelFilter, &'a str>> {
-        self.get("log")
-            .map(|v| v.parse::<log::LevelFilter>().map_err(|_| v))
+    pub fn log_level(&self) -> Option<Result<log::LevelFilter, UnknownLogLevel<'a>>> {
+        self.get("log").map(|v| {
+            v.parse::<log::LevelFilter>()
+                .map_err(|_| UnknownLogLevel(v))
+        })
     }
 }
+
+/// A `log=` value that names no log level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnknownLogLevel<'a>(pub &'a str);
+
+impl core::fmt::Display for UnknownLogLevel<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "unknown log level `{}`", self.0)
+    }
+}
+
+impl core::error::Error for UnknownLogLevel<'_> {}
 
 #[cfg(test)]
 mod tests {
@@ -77,7 +91,13 @@ mod tests {
             Cmdline::new("log=WARN").log_level(),
             Some(Ok(log::LevelFilter::Warn))
         );
-        assert_eq!(Cmdline::new("log=loud").log_level(), Some(Err("loud")));
+        assert_eq!(
+            Cmdline::new("log=loud").log_level(),
+            Some(Err(UnknownLogLevel("loud")))
+        );
+        let e = UnknownLogLevel("loud");
+        assert_eq!(e.to_string(), "unknown log level `loud`");
+        let _: &dyn core::error::Error = &e;
         assert_eq!(Cmdline::new("").log_level(), None);
     }
 }

@@ -1,4 +1,4 @@
-//! Kernel initialisation, in the order of the boot flow in `docs/design.md`.
+//! Kernel initialisation, in the order of docs/architecture.md, "Boot flow" (steps 3 to 8).
 
 use log::{LevelFilter, error, info, warn};
 
@@ -18,7 +18,9 @@ const fn mib(bytes: u64) -> u64 {
 /// Runs on the loader's stack only until the memory module can give the kernel its own.
 pub fn start(entry_tsc: u64) -> ! {
     time::record_entry(entry_tsc);
-    // First, so every log line carries a real timestamp.
+    // Before the kernel's IDT exists: a fatal exception from then on is reported.
+    crate::panic::install();
+    // COM1 next: every later message reaches the serial console.
     let have_serial = serial::init();
     // Our own GDT/TSS/IDT before touching anything the loader handed over: the IDT at entry
     // is undefined, so without this a fault while copying the responses would triple-fault.
@@ -34,7 +36,7 @@ pub fn start(entry_tsc: u64) -> ! {
     let info = boot::boot_info();
     match info.cmdline().log_level() {
         Some(Ok(level)) => logger::init(level),
-        Some(Err(bad)) => warn!("unknown log level `{bad}` on the command line; keeping `info`"),
+        Some(Err(bad)) => warn!("{bad} on the command line; keeping `info`"),
         None => {}
     }
     if !have_serial {
@@ -50,9 +52,9 @@ pub fn start(entry_tsc: u64) -> ! {
     memory::init(info);
     // The IST stacks loaded with the traps are static; give them guard pages now.
     match guarded_ist_stacks() {
-        // SAFETY: three fresh stacks from the memory module, mapped, 16-byte aligned tops,
-        // for the IST alone; we are on the boot stack, not an IST stack.
-        Ok(stacks) => unsafe { arch::gdt::switch_ist_stacks(stacks) },
+        Ok([double_fault, nmi, machine_check]) => {
+            arch::gdt::switch_ist_stacks(double_fault, nmi, machine_check)
+        }
         Err(e) => warn!("interrupt stacks stay without guard pages: {e}"),
     }
     // Leave the loader's stack (bootloader-reclaimable, no guard page) for our own.
@@ -60,24 +62,17 @@ pub fn start(entry_tsc: u64) -> ! {
         Ok(stack) => stack,
         Err(e) => panic!("cannot allocate the kernel stack: {e}"),
     };
-    // SAFETY: `stack` was just mapped read-write for this CPU alone; `continue_boot` never
-    // returns, so nothing on the loader's stack is used again.
-    unsafe { arch::paging::switch_stack(stack.top, continue_boot) }
+    // `continue_boot` never returns, so nothing on the loader's stack is used again.
+    arch::paging::switch_stack(stack, continue_boot)
 }
 
 /// Guard-paged stacks for the double-fault, NMI and machine-check handlers.
-fn guarded_ist_stacks() -> Result<arch::gdt::IstStacks, memory::MapError> {
-    let stack = |bytes| {
-        memory::alloc_stack(bytes).map(|s| arch::gdt::IstStack {
-            top: s.top,
-            size: s.top - s.bottom,
-        })
-    };
-    Ok(arch::gdt::IstStacks {
-        double_fault: stack(32 * 1024)?,
-        nmi: stack(16 * 1024)?,
-        machine_check: stack(16 * 1024)?,
-    })
+fn guarded_ist_stacks() -> Result<[memory::Stack; 3], memory::MapError> {
+    Ok([
+        memory::alloc_stack(32 * 1024)?,
+        memory::alloc_stack(16 * 1024)?,
+        memory::alloc_stack(16 * 1024)?,
+    ])
 }
 
 /// Second half of the boot, on the kernel's own stack.

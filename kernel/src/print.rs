@@ -29,22 +29,19 @@ pub fn _print(args: fmt::Arguments<'_>) {
     let _ = Consoles.write_fmt(args);
 }
 
-/// Writes on the panic path without waiting for locks held by the interrupted code.
-pub fn panic_print(args: fmt::Arguments<'_>) {
-    struct PanicSink;
-    impl Write for PanicSink {
+/// Writes to every console in the last words of a panic or fatal exception, without waiting
+/// for locks held by the interrupted code (see `arch::stop`).
+#[cfg(target_os = "none")]
+pub fn panic_print(stopped: &mut crate::arch::stop::Stopped, args: fmt::Arguments<'_>) {
+    struct PanicSink<'s>(&'s mut crate::arch::stop::Stopped);
+    impl Write for PanicSink<'_> {
         fn write_str(&mut self, s: &str) -> fmt::Result {
-            #[cfg(target_os = "none")]
-            {
-                crate::serial::panic_write(s.as_bytes());
-                crate::console::screen::panic_write(s.as_bytes());
-            }
-            #[cfg(not(target_os = "none"))]
-            let _ = s;
+            crate::serial::panic_write(self.0, s.as_bytes());
+            crate::console::screen::panic_write(self.0, s.as_bytes());
             Ok(())
         }
     }
-    let _ = PanicSink.write_fmt(args);
+    let _ = PanicSink(stopped).write_fmt(args);
 }
 
 /// Prints to the kernel consoles.

@@ -7,7 +7,8 @@
 
 use heapless::Vec;
 
-use crate::arch::serial::{COM1, SerialPort};
+use crate::arch::serial::{self, SerialPort};
+use crate::arch::stop::Stopped;
 use crate::sync::{DropQueue, IrqMutex};
 
 /// Bytes received on COM1, queued by the receive interrupt for the serial input stream.
@@ -28,9 +29,8 @@ static SERIAL: IrqMutex<State> = IrqMutex::new(State {
 
 /// Initialises COM1; returns whether a UART answered.
 pub fn init() -> bool {
-    // SAFETY: COM1's ports are owned by this module alone; the port is stored in `SERIAL` and
-    // never handed out.
-    let port = unsafe { SerialPort::init(COM1) }.ok();
+    // The one COM1 handle lives in `SERIAL` and is never handed out.
+    let port = SerialPort::take_com1().and_then(Result::ok);
     let present = port.is_some();
     SERIAL.lock().port = port;
     present
@@ -67,17 +67,22 @@ pub fn write_bytes(bytes: &[u8]) {
     write_locked(&mut SERIAL.lock(), bytes);
 }
 
-/// Writes `bytes` on the panic path: takes the lock if it is free, otherwise breaks it (the
-/// holder was interrupted by the panic on this, the only running, CPU and will not resume).
-pub fn panic_write(bytes: &[u8]) {
-    if let Some(mut guard) = SERIAL.try_lock() {
-        write_locked(&mut guard, bytes);
-        return;
+/// Writes `bytes` in the last words of a panic or fatal exception: takes the lock over if the
+/// interrupted code holds it (see `arch::stop`), else writes to COM1 directly.
+pub fn panic_write(stopped: &mut Stopped, bytes: &[u8]) {
+    match stopped.lock(&SERIAL) {
+        Some(mut guard) => write_locked(&mut guard, bytes),
+        None => serial::emergency_write_com1(bytes),
     }
-    // SAFETY: single CPU; the lock holder is the code that panicked (or was interrupted by the
-    // panicking handler) and never runs again, so no one else touches the UART concurrently.
-    unsafe { SERIAL.force_unlock() };
-    write_locked(&mut SERIAL.lock(), bytes);
+}
+
+/// Writes `bytes` when even the last words failed (a nested panic or fault): through the lock
+/// if it is free, else to COM1 directly.
+pub fn emergency_write(bytes: &[u8]) {
+    match SERIAL.try_lock() {
+        Some(mut guard) => write_locked(&mut guard, bytes),
+        None => serial::emergency_write_com1(bytes),
+    }
 }
 
 /// Whether the receive interrupt feeds [`RECEIVED`].
@@ -111,18 +116,45 @@ fn on_rx_irq() {
     }
 }
 
+/// Why serial input stays polled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SerialError {
+    /// No UART answered at COM1.
+    NoUart,
+    /// IRQ 4 could not be attached.
+    Irq(crate::interrupts::IrqError),
+}
+
+impl core::fmt::Display for SerialError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::NoUart => f.write_str("no UART at COM1"),
+            Self::Irq(_) => f.write_str("IRQ 4 cannot be attached"),
+        }
+    }
+}
+
+impl core::error::Error for SerialError {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        match self {
+            Self::NoUart => None,
+            Self::Irq(e) => Some(e),
+        }
+    }
+}
+
 /// Enables COM1's receive interrupt (IRQ 4): received bytes go to [`RECEIVED`].
 ///
 /// # Errors
-/// When there is no UART, or IRQ 4 cannot be attached.
-pub fn enable_rx_interrupt() -> Result<(), &'static str> {
+/// [`SerialError`] when there is no UART, or IRQ 4 cannot be attached.
+pub fn enable_rx_interrupt() -> Result<(), SerialError> {
     SERIAL
         .lock()
         .port
         .as_mut()
-        .ok_or("no UART at COM1")?
+        .ok_or(SerialError::NoUart)?
         .enable_rx_interrupt();
-    crate::interrupts::register_isa(4, on_rx_irq).map_err(|_| "IRQ 4 cannot be attached")?;
+    crate::interrupts::register_isa(4, on_rx_irq).map_err(SerialError::Irq)?;
     RX_INTERRUPT.store(true, core::sync::atomic::Ordering::Release);
     // Bytes that arrived before the pin was unmasked: take them now.
     let was = crate::arch::cpu::disable_interrupts_save();

@@ -1,15 +1,26 @@
-//! Locks that carry their interrupt policy.
+//! Synchronisation that carries its interrupt policy: locks, a lock-free byte queue and the
+//! handler slot.
 //!
-//! [`IrqMutex`] disables interrupts on the local CPU for as long as it is held, so an interrupt
-//! handler that takes the same lock can never spin forever on a lock its own CPU holds. The
-//! policy lives in the type, not in every caller's memory.
+//! - [`IrqMutex`] disables interrupts on the local CPU for as long as it is held, so an
+//!   interrupt handler that takes the same lock can never spin forever on a lock its own CPU
+//!   holds. The policy lives in the type, not in every caller's memory.
+//! - [`DropQueue`]: a single-producer, single-consumer byte ring from an interrupt handler.
+//! - [`HandlerSlot`]: one function pointer (an interrupt handler, a hook an upper layer
+//!   registers with a lower one), replaced and read atomically, without a lock, so the
+//!   interrupt path can read it at any moment. Every registry of function pointers in the
+//!   kernel is built from it (see docs/architecture.md, Layering).
 
 use core::fmt;
+use core::marker::PhantomData;
 use core::ops::{Deref, DerefMut};
-use core::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
+
+use crossbeam_utils::atomic::AtomicCell;
 
 #[cfg(target_os = "none")]
 use crate::arch::cpu::{disable_interrupts_save, restore_interrupts};
+#[cfg(target_os = "none")]
+use crate::arch::stop::is_stopped;
 
 #[cfg(not(target_os = "none"))]
 fn disable_interrupts_save() -> bool {
@@ -19,9 +30,19 @@ fn disable_interrupts_save() -> bool {
 #[cfg(not(target_os = "none"))]
 fn restore_interrupts(_was_enabled: bool) {}
 
+#[cfg(not(target_os = "none"))]
+fn is_stopped() -> bool {
+    false
+}
+
 /// A spin lock that keeps interrupts disabled while held.
+///
+/// It also remembers whether its current holder took it after the kernel stopped for good (a
+/// panic or fatal exception, see `arch::stop`): the stop path may take over a lock held by the
+/// code it interrupted, which never runs again, but never one its own last words hold.
 pub struct IrqMutex<T> {
     inner: spin::Mutex<T>,
+    taken_after_stop: AtomicBool,
 }
 
 impl<T> IrqMutex<T> {
@@ -29,26 +50,34 @@ impl<T> IrqMutex<T> {
     pub const fn new(value: T) -> Self {
         Self {
             inner: spin::Mutex::new(value),
+            taken_after_stop: AtomicBool::new(false),
+        }
+    }
+
+    fn guard<'a>(
+        &'a self,
+        guard: spin::MutexGuard<'a, T>,
+        was_enabled: bool,
+    ) -> IrqMutexGuard<'a, T> {
+        self.taken_after_stop.store(is_stopped(), Ordering::Relaxed);
+        IrqMutexGuard {
+            guard: Some(guard),
+            was_enabled,
+            _not_send: PhantomData,
         }
     }
 
     /// Disables interrupts, then spins until the lock is free.
     pub fn lock(&self) -> IrqMutexGuard<'_, T> {
         let was_enabled = disable_interrupts_save();
-        IrqMutexGuard {
-            guard: Some(self.inner.lock()),
-            was_enabled,
-        }
+        self.guard(self.inner.lock(), was_enabled)
     }
 
     /// Takes the lock if it is free; interrupts are left as they were when it is not.
     pub fn try_lock(&self) -> Option<IrqMutexGuard<'_, T>> {
         let was_enabled = disable_interrupts_save();
         match self.inner.try_lock() {
-            Some(guard) => Some(IrqMutexGuard {
-                guard: Some(guard),
-                was_enabled,
-            }),
+            Some(guard) => Some(self.guard(guard, was_enabled)),
             None => {
                 restore_interrupts(was_enabled);
                 None
@@ -56,14 +85,17 @@ impl<T> IrqMutex<T> {
         }
     }
 
-    /// Releases the lock without a guard.
-    ///
-    /// # Safety
-    /// Only for the panic path on a single CPU: the holder must never run again (it was
-    /// interrupted by the panic and will not resume), otherwise two parties share the data.
-    pub unsafe fn force_unlock(&self) {
-        // SAFETY: forwarded from the caller's guarantee.
-        unsafe { self.inner.force_unlock() }
+    /// Whether the lock is held by code that took it after the kernel stopped.
+    #[cfg(target_os = "none")]
+    pub(crate) fn held_since_stop(&self) -> bool {
+        self.inner.is_locked() && self.taken_after_stop.load(Ordering::Relaxed)
+    }
+
+    /// The spin lock inside, for `arch::stop` alone (which releases a lock whose holder never
+    /// runs again). Locking it directly would bypass the interrupt policy: don't.
+    #[cfg(target_os = "none")]
+    pub(crate) fn raw_for_stop(&self) -> &spin::Mutex<T> {
+        &self.inner
     }
 }
 
@@ -75,10 +107,12 @@ impl<T> fmt::Debug for IrqMutex<T> {
     }
 }
 
-/// Guard of an [`IrqMutex`]; restores the interrupt flag after releasing the lock.
+/// Guard of an [`IrqMutex`]; restores the interrupt flag after releasing the lock. Not `Send`:
+/// the interrupt flag it restores is this CPU's.
 pub struct IrqMutexGuard<'a, T> {
     guard: Option<spin::MutexGuard<'a, T>>,
     was_enabled: bool,
+    _not_send: PhantomData<*mut ()>,
 }
 
 impl<T> Deref for IrqMutexGuard<'_, T> {
@@ -193,9 +227,136 @@ impl<const N: usize> fmt::Debug for DropQueue<N> {
     }
 }
 
+/// At most one function pointer `F` (e.g. `fn(u8)`), set, cleared and read atomically.
+///
+/// Built on `crossbeam_utils::atomic::AtomicCell<Option<F>>`. A function pointer is one machine
+/// word and `Option` uses its null niche, so the cell is a single atomic word: [`new`]
+/// refuses at compile time any `F` for which it would not be (the cell would then fall back to
+/// a global lock, which the interrupt path must never take). Reads never block, so the trap
+/// dispatcher can read a slot while it is being replaced; it sees the old or the new handler.
+///
+/// [`new`]: HandlerSlot::new
+pub struct HandlerSlot<F: Copy> {
+    cell: AtomicCell<Option<F>>,
+}
+
+impl<F: Copy> HandlerSlot<F> {
+    /// An empty slot.
+    pub const fn new() -> Self {
+        const {
+            assert!(
+                AtomicCell::<Option<F>>::is_lock_free(),
+                "a handler slot must be one lock-free atomic word"
+            )
+        };
+        Self {
+            cell: AtomicCell::new(None),
+        }
+    }
+
+    /// Installs `f`, replacing whatever was there.
+    pub fn set(&self, f: F) {
+        self.cell.store(Some(f));
+    }
+
+    /// Empties the slot.
+    pub fn clear(&self) {
+        self.cell.store(None);
+    }
+
+    /// The function in the slot, if any.
+    pub fn get(&self) -> Option<F> {
+        self.cell.load()
+    }
+
+    /// Whether a function is installed.
+    pub fn is_set(&self) -> bool {
+        self.get().is_some()
+    }
+}
+
+impl<F: Copy> Default for HandlerSlot<F> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<F: Copy> fmt::Debug for HandlerSlot<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HandlerSlot")
+            .field("set", &self.is_set())
+            .finish()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    static HITS: AtomicU64 = AtomicU64::new(0);
+
+    fn add(n: u64) {
+        HITS.fetch_add(n, Ordering::SeqCst);
+    }
+
+    fn add_twice(n: u64) {
+        HITS.fetch_add(2 * n, Ordering::SeqCst);
+    }
+
+    #[test]
+    fn handler_slot_set_replace_clear() {
+        static SLOT: HandlerSlot<fn(u64)> = HandlerSlot::new();
+        assert!(SLOT.get().is_none() && !SLOT.is_set());
+        SLOT.set(add);
+        SLOT.get().expect("set")(5);
+        assert_eq!(HITS.load(Ordering::SeqCst), 5);
+        SLOT.set(add_twice);
+        SLOT.get().expect("replaced")(5);
+        assert_eq!(HITS.load(Ordering::SeqCst), 15);
+        SLOT.clear();
+        assert!(SLOT.get().is_none());
+        // Handlers taking references (higher-ranked function pointers) fit as well.
+        let slots: [HandlerSlot<fn(&mut u64)>; 3] = [const { HandlerSlot::new() }; 3];
+        slots[1].set(|x| *x += 1);
+        let mut x = 41;
+        for slot in &slots {
+            if let Some(f) = slot.get() {
+                f(&mut x);
+            }
+        }
+        assert_eq!(x, 42);
+        assert!(AtomicCell::<Option<fn(&mut u64)>>::is_lock_free());
+    }
+
+    #[test]
+    fn handler_slot_reads_never_tear_under_a_concurrent_writer() {
+        fn one() -> u32 {
+            1
+        }
+        fn two() -> u32 {
+            2
+        }
+        let slot: &'static HandlerSlot<fn() -> u32> = Box::leak(Box::new(HandlerSlot::new()));
+        let writer = std::thread::spawn(move || {
+            for i in 0..100_000 {
+                match i % 3 {
+                    0 => slot.set(one),
+                    1 => slot.set(two),
+                    _ => slot.clear(),
+                }
+            }
+        });
+        let mut seen = [0u32; 3];
+        while !writer.is_finished() {
+            match slot.get().map(|f| f()) {
+                None => seen[0] += 1,
+                Some(1) => seen[1] += 1,
+                Some(2) => seen[2] += 1,
+                Some(other) => panic!("torn handler returned {other}"),
+            }
+        }
+        writer.join().expect("writer");
+    }
 
     #[test]
     fn drop_queue_keeps_order_and_counts_losses() {

@@ -262,8 +262,7 @@ pub fn calibrate() -> TscSource {
 #[cfg(target_os = "none")]
 pub fn calibrate_with_pm_timer(port: u16, bits: u32) -> Option<u64> {
     use crate::arch::{cpu, pmtimer};
-    // SAFETY: the port comes from the FADT's PM timer block.
-    let timer = unsafe { pmtimer::PmTimer::new(port, bits) };
+    let timer = pmtimer::PmTimer::new(port, bits);
     let ticks = (pmtimer::PM_TIMER_HZ * 3 / 1000) as u32; // 3 ms
     let hz = median_of::<3>(false, pmtimer::PM_TIMER_HZ, || {
         timer.measure_paired(ticks, cpu::rdtsc)

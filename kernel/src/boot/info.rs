@@ -63,7 +63,8 @@ impl MemoryKind {
         }
     }
 
-    /// Whether the protocol promises page alignment and no overlap for this kind.
+    /// Whether the protocol promises page alignment and no overlap for this kind
+    /// (PROTOCOL.md, "Memory Map Feature").
     pub const fn is_allocatable(self) -> bool {
         matches!(self, Self::Usable | Self::BootloaderReclaimable)
     }
@@ -165,7 +166,7 @@ impl fmt::Display for MemoryMapError {
 
 impl core::error::Error for MemoryMapError {}
 
-/// Checks the protocol's promises: sorted by base; usable and bootloader-reclaimable entries
+/// Checks the protocol's promises (PROTOCOL.md, "Memory Map Feature"): sorted by base; usable and bootloader-reclaimable entries
 /// page aligned and overlapping nothing; no wrap-around; some usable memory.
 ///
 /// # Errors
@@ -244,6 +245,46 @@ pub fn region_containing(
     regions
         .iter()
         .find(|r| r.kind == kind && r.contains_range(addr, len))
+}
+
+/// Who may own a physical range, by the memory map.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RangeOwner {
+    /// Entirely inside one usable entry.
+    Usable,
+    /// Overlaps memory the kernel owns or may own: usable, bootloader-reclaimable, or the
+    /// kernel image and modules.
+    Kernel,
+    /// None of that: firmware tables, device memory, holes in the map.
+    Other,
+}
+
+/// Who may own `[base, base + len)` (a zero `len` counts as one byte). `complete` says the map
+/// holds every entry the loader sent; without that, nothing is [`RangeOwner::Other`], as the
+/// missing entries might be RAM. A range that wraps around is [`RangeOwner::Kernel`].
+pub fn range_owner(regions: &[MemoryRegion], complete: bool, base: u64, len: u64) -> RangeOwner {
+    let Some(end) = base.checked_add(len.max(1)) else {
+        return RangeOwner::Kernel;
+    };
+    if region_containing(regions, base, len.max(1), MemoryKind::Usable).is_some() {
+        return RangeOwner::Usable;
+    }
+    let kernel = |kind| {
+        matches!(
+            kind,
+            MemoryKind::Usable
+                | MemoryKind::BootloaderReclaimable
+                | MemoryKind::ExecutableAndModules
+        )
+    };
+    let overlaps = regions
+        .iter()
+        .any(|r| kernel(r.kind) && r.base < end && base < r.end());
+    if overlaps || !complete {
+        RangeOwner::Kernel
+    } else {
+        RangeOwner::Other
+    }
 }
 
 /// Firmware that booted the machine.
@@ -498,6 +539,37 @@ mod tests {
 
     fn r(base: u64, length: u64, kind: MemoryKind) -> MemoryRegion {
         MemoryRegion { base, length, kind }
+    }
+
+    #[test]
+    fn range_owners() {
+        let map = [
+            r(0x1000, 0x9e000, MemoryKind::Usable),
+            r(0x100000, 0x100000, MemoryKind::Usable),
+            r(0x200000, 0x10000, MemoryKind::BootloaderReclaimable),
+            r(0x210000, 0x10000, MemoryKind::ExecutableAndModules),
+            r(0x7fe0000, 0x20000, MemoryKind::AcpiReclaimable),
+            r(0x8000_0000, 0x30_0000, MemoryKind::Framebuffer),
+        ];
+        let owner = |base, len| range_owner(&map, true, base, len);
+        assert_eq!(owner(0x100000, 0x1000), RangeOwner::Usable);
+        assert_eq!(owner(0x1ff000, 0x1000), RangeOwner::Usable);
+        // Across two usable entries, or into reclaimable memory: not one usable entry.
+        assert_eq!(owner(0x1ff000, 0x2000), RangeOwner::Kernel);
+        assert_eq!(owner(0x200800, 0x10), RangeOwner::Kernel);
+        assert_eq!(owner(0x21f000, 0x1000), RangeOwner::Kernel);
+        // Firmware tables, the legacy VGA hole, device registers, the framebuffer.
+        assert_eq!(owner(0x7fe0040, 0x24), RangeOwner::Other);
+        assert_eq!(owner(0xb8000, 4000), RangeOwner::Other);
+        assert_eq!(owner(0xfee0_0000, 0x1000), RangeOwner::Other);
+        assert_eq!(owner(0x8000_0000, 0x1000), RangeOwner::Other);
+        // A device window reaching into RAM is not a device window.
+        assert_eq!(owner(0x9e000, 0x3000), RangeOwner::Kernel);
+        assert_eq!(owner(0xb8000, 0), RangeOwner::Other);
+        assert_eq!(owner(u64::MAX - 4, 16), RangeOwner::Kernel);
+        // With entries missing, nothing is known to be free of RAM.
+        assert_eq!(range_owner(&map, false, 0xb8000, 4000), RangeOwner::Kernel);
+        assert_eq!(range_owner(&map, false, 0x100000, 8), RangeOwner::Usable);
     }
 
     #[test]

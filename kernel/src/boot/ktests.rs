@@ -40,7 +40,10 @@ ktest! {
         // The code that runs this test is inside the image: its address translates through the
         // executable-address formula to a physical address in the same region.
         let here = kernel_lies_in_an_executable_region as fn() -> crate::testing::TestResult as usize as u64;
-        let here_phys = here - virt + phys;
+        let Some(here_phys) = here.checked_sub(virt).and_then(|off| off.checked_add(phys)) else {
+            kassert!(false, "code at {here:#x} lies below the kernel base {virt:#x}");
+            return Ok(());
+        };
         let region = info::region_containing(&bi.memory_map, here_phys, 1, MemoryKind::ExecutableAndModules);
         kassert!(region.is_some(), "code at {here:#x} (phys {here_phys:#x}) is outside the type-6 entry");
         Ok(())
@@ -51,7 +54,8 @@ ktest! {
     fn framebuffer_is_described_consistently() -> TestResult {
         let bi = boot_info();
         let Some(fb) = bi.framebuffer else {
-            // A framebuffer is optional in the protocol, but UEFI under QEMU always has one.
+            // A framebuffer is optional (PROTOCOL.md, "Framebuffer Feature"), but UEFI under
+            // QEMU always has one.
             kassert!(bi.firmware != Some(info::Firmware::Uefi64), "UEFI boot without a framebuffer");
             return Ok(());
         };
@@ -114,7 +118,10 @@ ktest! {
         kassert_eq!(virt % PAGE_SIZE, 0);
         // Code addresses agree with the reported base: this function lies inside the image.
         let here = kernel_sits_where_kaslr_says as fn() -> crate::testing::TestResult as usize as u64;
-        kassert!(here >= virt && here < virt + 64 * 1024 * 1024, "code at {here:#x}, base {virt:#x}");
+        // Compared as an offset from the base: a slide near the top of the address space would
+        // make `virt + 64 MiB` wrap around.
+        kassert!(here.checked_sub(virt).is_some_and(|off| off < 64 * 1024 * 1024),
+            "code at {here:#x}, base {virt:#x}");
         Ok(())
     }
 }

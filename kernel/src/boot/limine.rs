@@ -22,10 +22,12 @@ use limine::request::{
 
 use super::info::{
     self, BootInfo, CmdlineSource, Firmware, FramebufferInfo, MemoryKind, MemoryRegion,
-    REQUESTED_REVISION, Revision,
+    REQUESTED_REVISION, RangeOwner, Revision,
 };
+use crate::arch::paging::PhysKind;
 
-/// Stack size asked of the loader for the boot CPU (the protocol's default is 64 KiB).
+/// Stack size asked of the loader for the boot CPU (the protocol's default is 64 KiB:
+/// PROTOCOL.md, "Machine State at Entry").
 pub const BOOT_STACK_SIZE: u64 = 1024 * 1024;
 
 #[used]
@@ -142,8 +144,8 @@ fn bootloader_strings(info: &mut BootInfo) {
         return;
     };
     // SAFETY: the response is `#[repr(C)] { revision: u64, name: *const c_char,
-    // version: *const c_char }` as fixed by the protocol, and lives in bootloader-reclaimable
-    // memory that nothing has reused yet.
+    // version: *const c_char }` as fixed by the protocol (PROTOCOL.md, "Bootloader Info
+    // Feature"), and lives in bootloader-reclaimable memory that nothing has reused yet.
     let words = unsafe { &*core::ptr::from_ref(resp).cast::<[usize; 3]>() };
     for (ptr, out) in [
         (words[1], &mut info.loader_name),
@@ -152,7 +154,8 @@ fn bootloader_strings(info: &mut BootInfo) {
         if ptr == 0 {
             continue;
         }
-        // SAFETY: the protocol makes both pointers NUL-terminated strings in reclaimable memory.
+        // SAFETY: the protocol makes both pointers NUL-terminated strings in reclaimable memory
+        // (PROTOCOL.md, "Bootloader Info Feature").
         let s = unsafe { CStr::from_ptr(ptr as *const core::ffi::c_char) };
         info::copy_ascii(s.to_bytes(), out);
     }
@@ -252,5 +255,41 @@ pub fn collect(info: &mut BootInfo) -> Result<(), BootError> {
     info.paging_mode = PAGING_MODE
         .get_response()
         .map(|r| if r.mode() == Mode::FOUR_LEVEL { 0 } else { 1 });
+    declare_to_arch(info);
     Ok(())
+}
+
+/// Hands the loader's memory facts to `arch`, where the page tables, device windows and the
+/// framebuffer are checked against them (see `arch::paging`).
+fn declare_to_arch(info: &BootInfo) {
+    // SAFETY: 1. the offset is the loader's HHDM response (PROTOCOL.md, "HHDM (Higher Half
+    // Direct Map) Feature"); usable and bootloader-reclaimable memory, the page tables among
+    // it, are in the HHDM under every base revision the kernel accepts (PROTOCOL.md, "Memory
+    // Layout at Entry"), and the kernel keeps the loader's tables; 2. `classify` answers from
+    // the published copy of the loader's memory map (PROTOCOL.md, "Memory Map Feature"), and
+    // conservatively before it is published or when entries were dropped.
+    unsafe {
+        crate::arch::paging::declare_hhdm(info.hhdm_offset);
+        crate::arch::paging::declare_memory_map(classify);
+    }
+    if let Some(fb) = &info.framebuffer
+        && let Ok(len) = usize::try_from(fb.size_bytes())
+    {
+        // SAFETY: the response's address is the first framebuffer's, mapped writable in the
+        // HHDM, `pitch * height` bytes (PROTOCOL.md, "Framebuffer Feature"); it holds no Rust
+        // object, and from here on only the console, through `framebuffer::take`, touches it.
+        unsafe { crate::arch::framebuffer::declare(fb.virt, len) };
+    }
+}
+
+/// What the loader's memory map says `[base, base + len)` is, for `arch::paging`.
+fn classify(base: u64, len: u64) -> PhysKind {
+    let Some(boot) = super::try_boot_info() else {
+        return PhysKind::Kernel;
+    };
+    match info::range_owner(&boot.memory_map, boot.memory_map_dropped == 0, base, len) {
+        RangeOwner::Usable => PhysKind::Usable,
+        RangeOwner::Kernel => PhysKind::Kernel,
+        RangeOwner::Other => PhysKind::Other,
+    }
 }

@@ -5,7 +5,10 @@
 //! module names a `limine::` type.
 
 pub mod info;
+// The request statics sit in linker sections the loader writes into, and their responses are
+// raw pointers into loader memory: the one place outside `arch` that reads such memory.
 #[cfg(target_os = "none")]
+#[allow(unsafe_code)]
 pub mod limine;
 
 #[cfg(all(target_os = "none", feature = "ktest"))]
@@ -13,54 +16,30 @@ mod ktests;
 
 pub use info::BootInfo;
 
-use core::cell::UnsafeCell;
-use core::sync::atomic::{AtomicU8, Ordering};
-
-const EMPTY: u8 = 0;
-const WRITING: u8 = 1;
-const READY: u8 = 2;
-
-/// The kernel's one `BootInfo`, filled in place (it is tens of KiB, too big to pass around on
-/// the small boot stack) and read-only once published.
-struct BootInfoCell {
-    info: UnsafeCell<BootInfo>,
-    state: AtomicU8,
-}
-
-// SAFETY: `info` is written only between the EMPTY->WRITING and WRITING->READY transitions of
-// `state`, by the single caller that won the first transition; shared references are handed out
-// only in state READY, after which nothing writes.
-unsafe impl Sync for BootInfoCell {}
-
-static BOOT_INFO: BootInfoCell = BootInfoCell {
-    info: UnsafeCell::new(BootInfo::empty()),
-    state: AtomicU8::new(EMPTY),
-};
+/// Where the kernel's one `BootInfo` is filled in place (it is tens of KiB, too big to pass
+/// around on the small boot stack). [`init_with`] locks it and never unlocks (the guard is
+/// leaked), so the one mutable borrow ends with the fill and nothing can write it afterwards.
+static STORAGE: spin::Mutex<BootInfo> = spin::Mutex::new(BootInfo::empty());
+/// The published, read-only boot information.
+static PUBLISHED: spin::Once<&'static BootInfo> = spin::Once::new();
 
 /// Fills the boot information in place with `fill`, then publishes it.
 ///
 /// # Panics
 /// If called more than once (a kernel bug).
 pub fn init_with<R>(fill: impl FnOnce(&mut BootInfo) -> R) -> R {
-    let won = BOOT_INFO
-        .state
-        .compare_exchange(EMPTY, WRITING, Ordering::AcqRel, Ordering::Acquire);
-    assert!(won.is_ok(), "boot info is initialised exactly once");
-    // SAFETY: this caller won EMPTY->WRITING, so it is the only one accessing `info`, and no
-    // shared reference exists before READY.
-    let result = fill(unsafe { &mut *BOOT_INFO.info.get() });
-    BOOT_INFO.state.store(READY, Ordering::Release);
+    let guard = STORAGE
+        .try_lock()
+        .expect("boot info is initialised exactly once");
+    let info: &'static mut BootInfo = spin::MutexGuard::leak(guard);
+    let result = fill(&mut *info);
+    PUBLISHED.call_once(|| info);
     result
 }
 
 /// The boot information, if the entry point has published it.
 pub fn try_boot_info() -> Option<&'static BootInfo> {
-    if BOOT_INFO.state.load(Ordering::Acquire) == READY {
-        // SAFETY: in state READY nothing writes `info` any more.
-        Some(unsafe { &*BOOT_INFO.info.get() })
-    } else {
-        None
-    }
+    PUBLISHED.get().copied()
 }
 
 /// The boot information.

@@ -286,8 +286,7 @@ impl<'a> Framebuffer<'a> {
         Ok(Framebuffer { buf, info })
     }
 
-    /// The whole buffer, for tests comparing rendered output.
-    #[cfg(test)]
+    /// The whole buffer (tests compare rendered output with it).
     pub fn buf_for_tests(&self) -> &[u8] {
         self.buf
     }

@@ -40,4 +40,4 @@ pub use font::{FontWeight, Layout, RasterHeight};
 pub use framebuffer::{Framebuffer, FramebufferError, FramebufferInfo, PixelFormat, PixelTarget};
 pub use grid::{COLS, Cell, Grid, ROWS};
 pub use render::FramebufferBackend;
-pub use vga_text::{Crtc, NoCrtc, TextBuffer, VgaTextBackend, VolatileTextBuffer};
+pub use vga_text::{Crtc, NoCrtc, TextBuffer, VgaTextBackend};

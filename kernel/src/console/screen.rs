@@ -10,18 +10,19 @@
 //! which costs milliseconds under emulation); [`flush`] draws whatever is pending and is called
 //! by the timer, at the end of the boot and on panics.
 
-use core::ptr::NonNull;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use super::{
     Console, Display, Framebuffer, FramebufferBackend, FramebufferError, FramebufferInfo, Layout,
-    PixelFormat, VolatileTextBuffer,
+    PixelFormat,
 };
-use crate::arch::vga::PortCrtc;
+use crate::arch::paging::WindowError;
+use crate::arch::stop::Stopped;
+use crate::arch::vga::{PortCrtc, TEXT_BUFFER_PHYS, TextMemory};
 use crate::boot::BootInfo;
 use crate::sync::IrqMutex;
 
-type Screen = Console<Display<'static, VolatileTextBuffer, PortCrtc>>;
+type Screen = Console<Display<'static, TextMemory, PortCrtc>>;
 
 static CONSOLE: IrqMutex<Screen> = IrqMutex::new(Console::new(Display::Framebuffer(
     FramebufferBackend::new(),
@@ -29,11 +30,25 @@ static CONSOLE: IrqMutex<Screen> = IrqMutex::new(Console::new(Display::Framebuff
 static ATTACHED: AtomicBool = AtomicBool::new(false);
 static LAST_PRESENT_NS: AtomicU64 = AtomicU64::new(0);
 
+/// The console's text buffer is the arch module's mapped 0xb8000 handle.
+impl super::TextBuffer for TextMemory {
+    fn write_cell(&mut self, index: usize, value: u16) {
+        TextMemory::write_cell(self, index, value);
+    }
+}
+
+/// The console's CRTC is the arch module's port pair.
+impl super::Crtc for PortCrtc {
+    fn write_register(&mut self, index: u8, value: u8) {
+        PortCrtc::write_register(self, index, value);
+    }
+}
+
 /// Longest time changes wait before they are drawn (about 60 frames per second).
 pub const PRESENT_INTERVAL_NS: u64 = 16_000_000;
 
 /// Physical address of the VGA colour text buffer.
-pub const VGA_TEXT_PHYS: u64 = 0xb8000;
+pub const VGA_TEXT_PHYS: u64 = TEXT_BUFFER_PHYS;
 
 /// What the screen ended up on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +68,10 @@ pub enum ScreenError {
     Framebuffer(FramebufferError),
     /// Mapping the VGA text buffer failed.
     Map(crate::memory::MapError),
+    /// The mapping does not hold the VGA text buffer.
+    Window(WindowError),
+    /// Another handle owns the framebuffer or the CRTC.
+    InUse,
 }
 
 impl core::fmt::Display for ScreenError {
@@ -60,6 +79,19 @@ impl core::fmt::Display for ScreenError {
         match self {
             Self::Framebuffer(e) => write!(f, "framebuffer unusable: {e}"),
             Self::Map(e) => write!(f, "cannot map the VGA text buffer: {e}"),
+            Self::Window(e) => write!(f, "VGA text buffer unusable: {e}"),
+            Self::InUse => f.write_str("the display is already in use"),
+        }
+    }
+}
+
+impl core::error::Error for ScreenError {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        match self {
+            Self::Framebuffer(e) => Some(e),
+            Self::Map(e) => Some(e),
+            Self::Window(e) => Some(e),
+            Self::InUse => None,
         }
     }
 }
@@ -89,11 +121,10 @@ pub fn init(info: &BootInfo) -> Result<ScreenKind, ScreenError> {
                 format,
             };
             fb_info.validate().map_err(ScreenError::Framebuffer)?;
-            let len = fb.size_bytes() as usize;
-            // SAFETY: the loader maps the framebuffer (type FRAMEBUFFER, covered by the HHDM
-            // under every revision) at `virt`, `pitch * height` bytes long; the console is its
-            // only user from now on, and it only ever writes (the memory is write-combining).
-            let buf = unsafe { core::slice::from_raw_parts_mut(fb.virt as *mut u8, len) };
+            // The boot module declared the loader's framebuffer (covered by the HHDM under
+            // every revision) to `arch`; the console is its only user from now on, and it
+            // only ever writes (the memory is write-combining).
+            let buf = crate::arch::framebuffer::take().ok_or(ScreenError::InUse)?;
             let framebuffer = Framebuffer::new(buf, fb_info).map_err(ScreenError::Framebuffer)?;
             let layout = CONSOLE
                 .lock()
@@ -102,13 +133,12 @@ pub fn init(info: &BootInfo) -> Result<ScreenKind, ScreenError> {
             ScreenKind::Framebuffer(layout)
         }
         None => {
-            let virt =
+            // With no framebuffer the machine was booted in text mode: the buffer, mapped
+            // uncached, and the CRTC ports are the console's alone.
+            let window =
                 crate::memory::map_mmio(VGA_TEXT_PHYS, 80 * 25 * 2).map_err(ScreenError::Map)?;
-            let base = NonNull::new(virt as *mut u16)
-                .ok_or(ScreenError::Map(crate::memory::MapError::BadRange))?;
-            // SAFETY: `virt` maps the 4000 bytes of the VGA text buffer uncached, for the
-            // console alone; with no framebuffer the machine was booted in text mode.
-            let (buffer, crtc) = unsafe { (VolatileTextBuffer::new(base), PortCrtc::new()) };
+            let buffer = TextMemory::from_window(window).map_err(ScreenError::Window)?;
+            let crtc = PortCrtc::take().ok_or(ScreenError::InUse)?;
             CONSOLE.lock().attach_vga_text(buffer, crtc);
             ScreenKind::VgaText
         }
@@ -174,19 +204,15 @@ pub fn with<R>(f: impl FnOnce(&mut Screen) -> R) -> R {
     f(&mut CONSOLE.lock())
 }
 
-/// Writes on the panic path: takes the lock if free, otherwise breaks it (the holder was
-/// interrupted by the panic on this CPU and never resumes), then draws at once.
-pub fn panic_write(bytes: &[u8]) {
+/// Writes in the last words of a panic or fatal exception, taking the lock over if the
+/// interrupted code holds it (see `arch::stop`), then draws at once.
+pub fn panic_write(stopped: &mut Stopped, bytes: &[u8]) {
     if !ATTACHED.load(Ordering::Acquire) {
         return;
     }
-    if let Some(mut c) = CONSOLE.try_lock() {
+    if let Some(mut c) = stopped.lock(&CONSOLE) {
         c.write_bytes(bytes);
-        return;
     }
-    // SAFETY: single CPU; the holder is the code the panic interrupted, which never runs again.
-    unsafe { CONSOLE.force_unlock() };
-    CONSOLE.lock().write_bytes(bytes);
 }
 
 /// The first screen line: a title bar with the 16-colour palette at its right end (the
@@ -237,12 +263,18 @@ mod ktests {
             kassert!(layout.is_some(), "framebuffer console has no layout");
             let Some(layout) = layout else { return Ok(()) };
             let format = pixel_format(&fb);
+            // Read back through the console's own framebuffer memory (slow on write-combining
+            // memory, but harmless); a point outside it reads as 0.
             let pixel = |row: usize, col: usize, dx: usize, dy: usize| -> u32 {
                 let (x, y) = layout.cell_origin(row, col);
-                let at = fb.virt + ((y + dy) as u64) * fb.pitch + ((x + dx) as u64) * 4;
-                // SAFETY: the point lies inside the visible framebuffer (the layout fits it),
-                // which the HHDM maps; reading is slow on write-combining memory but harmless.
-                unsafe { core::ptr::read_volatile(at as *const u32) }
+                let at = (y + dy) * fb.pitch as usize + (x + dx) * 4;
+                with(|c| match c.backend() {
+                    Display::Framebuffer(b) => b
+                        .target()
+                        .and_then(|t| t.buf_for_tests().get(at..at + 4))
+                        .map_or(0, |p| u32::from_le_bytes([p[0], p[1], p[2], p[3]])),
+                    _ => 0,
+                })
             };
             let (w, h) = (layout.cell_pixels_x(), layout.cell_pixels_y());
             let red = format.encode(Color::Red.rgb());

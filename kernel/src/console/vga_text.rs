@@ -1,17 +1,15 @@
 //! The VGA text-mode backend: cells into the 0xb8000 buffer, the cursor through the CRTC.
 //!
 //! Key items: [`TextBuffer`] (write one 16-bit cell of the 80x25 buffer) and [`Crtc`] (write one
-//! CRT controller register through index port 0x3D4 and data port 0x3D5) — the kernel implements
-//! `Crtc` with port I/O under `arch`, tests with memory; [`VolatileTextBuffer`] is the
-//! `TextBuffer` over the mapped buffer; [`VgaTextBackend`] is the [`Backend`].
+//! CRT controller register through index port 0x3D4 and data port 0x3D5) — `console::screen`
+//! implements both over the handles in `arch` (the mapped buffer and the ports), tests with
+//! memory; [`VgaTextBackend`] is the [`Backend`].
 //!
 //! The backend keeps a copy of what it wrote and writes only cells whose value changed (the
 //! buffer is slow, uncached memory). Blinking (attribute bit 7) and the cursor blink are left to
 //! the hardware. The cursor is an underline: cursor-start register 0x0A and cursor-end register
 //! 0x0B select scan lines 14-15 of the 16-line character cell; 0x0A bit 5 hides it. Its position
 //! `row * 80 + col` goes to registers 0x0E (high byte) and 0x0F (low byte).
-
-use core::ptr::NonNull;
 
 use super::backend::{Backend, RowStyle};
 use super::grid::{COLS, Cell, ROWS};
@@ -58,41 +56,6 @@ pub struct NoCrtc;
 
 impl Crtc for NoCrtc {
     fn write_register(&mut self, _index: u8, _value: u8) {}
-}
-
-/// The text buffer in memory, written with volatile stores.
-#[derive(Debug)]
-pub struct VolatileTextBuffer {
-    base: NonNull<u16>,
-}
-
-// SAFETY: the buffer is memory-mapped device memory owned by whoever holds this handle (the
-// contract of `VolatileTextBuffer::new`); moving the handle to another CPU does not change that.
-unsafe impl Send for VolatileTextBuffer {}
-
-impl VolatileTextBuffer {
-    /// Cells in the buffer.
-    pub const CELLS: usize = COLS * ROWS;
-
-    /// A handle writing to the 2000 cells at `base` (the virtual address of physical 0xb8000).
-    ///
-    /// # Safety
-    ///
-    /// `base` must point to `2000` writable, `u16`-aligned cells that stay mapped for the
-    /// handle's lifetime and that nothing else accesses as ordinary Rust memory.
-    pub const unsafe fn new(base: NonNull<u16>) -> Self {
-        VolatileTextBuffer { base }
-    }
-}
-
-impl TextBuffer for VolatileTextBuffer {
-    fn write_cell(&mut self, index: usize, value: u16) {
-        if index < Self::CELLS {
-            // SAFETY: `index` is below 2000 and `new`'s contract makes all 2000 cells writable
-            // and aligned for as long as `self` exists.
-            unsafe { self.base.add(index).write_volatile(value) }
-        }
-    }
 }
 
 /// What the backend last told the CRTC about the cursor.
@@ -286,21 +249,5 @@ mod tests {
         let mut b = backend().with_cursor_lines(6, 7);
         b.set_cursor(Some((0, 0)));
         assert_eq!(&b.crtc().0[..2], [(0x0A, 6), (0x0B, 7)]);
-    }
-
-    #[test]
-    fn volatile_buffer_writes_memory() {
-        let mut mem = vec![0u16; COLS * ROWS];
-        let base = NonNull::new(mem.as_mut_ptr()).unwrap();
-        {
-            // SAFETY: `mem` holds 2000 aligned cells, outlives `buf`, and is not otherwise
-            // touched while `buf` is in use.
-            let mut buf = unsafe { VolatileTextBuffer::new(base) };
-            buf.write_cell(0, 0x0741);
-            buf.write_cell(1999, 0x1f42);
-            buf.write_cell(2000, 0xffff); // ignored
-        }
-        assert_eq!(mem[0], 0x0741);
-        assert_eq!(mem[1999], 0x1f42);
     }
 }

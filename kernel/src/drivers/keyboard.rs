@@ -75,7 +75,8 @@ mod live {
     use crate::sync::IrqMutex;
 
     static DECODER: IrqMutex<Decoder> = IrqMutex::new(Decoder::new());
-    /// TSC when the IRQ handler last finished (for the latency benchmark).
+    /// TSC when the IRQ handler last finished (for the latency benchmark; test kernels only).
+    #[cfg(feature = "ktest")]
     static LAST_EXIT_TSC: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
 
     /// Why the keyboard is unavailable.
@@ -85,6 +86,8 @@ mod live {
         Ps2(Ps2Error),
         /// IRQ 1 could not be attached.
         Irq(crate::interrupts::IrqError),
+        /// The controller is already driven by another handle.
+        InUse,
     }
 
     impl core::fmt::Display for KeyboardError {
@@ -92,6 +95,17 @@ mod live {
             match self {
                 Self::Ps2(e) => write!(f, "{e}"),
                 Self::Irq(e) => write!(f, "{e}"),
+                Self::InUse => f.write_str("the PS/2 controller is already in use"),
+            }
+        }
+    }
+
+    impl core::error::Error for KeyboardError {
+        fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+            match self {
+                Self::Ps2(e) => Some(e),
+                Self::Irq(e) => Some(e),
+                Self::InUse => None,
             }
         }
     }
@@ -106,6 +120,7 @@ mod live {
                 None => break,
             }
         }
+        #[cfg(feature = "ktest")]
         LAST_EXIT_TSC.store(
             crate::arch::cpu::rdtsc(),
             core::sync::atomic::Ordering::Release,
@@ -114,7 +129,8 @@ mod live {
 
     /// Median cycles from injecting a scancode at the controller to the IRQ handler's exit,
     /// over `runs` injections (the injected bytes are discarded), or `None` without a
-    /// keyboard or when the controller ignores the injection command.
+    /// keyboard or when the controller ignores the injection command. Test kernels only.
+    #[cfg(feature = "ktest")]
     pub fn bench_irq_latency(runs: usize) -> Option<u64> {
         use core::sync::atomic::Ordering;
         let mut samples = heapless::Vec::<u64, 64>::new();
@@ -142,8 +158,8 @@ mod live {
     /// # Errors
     /// [`KeyboardError`]; the system keeps running without a keyboard.
     pub fn init() -> Result<(), KeyboardError> {
-        // SAFETY: the only controller handle; afterwards only `on_irq` reads the data port.
-        let mut ctl = unsafe { Ps2Controller::new() };
+        // The only controller handle; afterwards only `on_irq` reads the data port.
+        let mut ctl = Ps2Controller::take().ok_or(KeyboardError::InUse)?;
         let was = crate::arch::cpu::disable_interrupts_save();
         let result = ctl.init_keyboard();
         crate::arch::cpu::restore_interrupts(was);
@@ -173,8 +189,41 @@ pub use live::*;
 
 #[cfg(all(target_os = "none", feature = "ktest"))]
 mod ktests {
-    use super::{Key, SCANCODES, poll};
+    use core::error::Error;
+    use core::fmt::Write;
+
+    use super::{Key, KeyboardError, SCANCODES, poll};
     use crate::{kassert, kassert_eq, ktest};
+
+    /// `e`'s message followed by its sources', joined by ": ".
+    fn chain(e: &dyn Error) -> heapless::String<256> {
+        let mut text = heapless::String::new();
+        let _ = write!(text, "{e}");
+        let mut source = e.source();
+        while let Some(s) = source {
+            let _ = write!(text, ": {s}");
+            source = s.source();
+        }
+        text
+    }
+
+    ktest! {
+        fn kernel_errors_display_and_chain_their_sources() -> TestResult {
+            use crate::arch::paging::PageMapError;
+            use crate::arch::ps2::Ps2Error;
+            use crate::interrupts::IrqError;
+            let keyboard = KeyboardError::Irq(IrqError::BadIrq(99));
+            kassert_eq!(chain(&keyboard).as_str(), "IRQ 99 is not an ISA IRQ: IRQ 99 is not an ISA IRQ");
+            let ps2 = KeyboardError::Ps2(Ps2Error::NoAck(0xfe));
+            kassert!(ps2.source().is_some(), "keyboard error hides its PS/2 cause");
+            let serial = crate::serial::SerialError::Irq(IrqError::NotReady);
+            kassert_eq!(chain(&serial).as_str(), "IRQ 4 cannot be attached: interrupts are not initialised");
+            let screen = crate::console::screen::ScreenError::Map(crate::memory::MapError::OutOfFrames);
+            kassert!(chain(&screen).ends_with(": out of physical memory for page tables or stacks"), "{}", chain(&screen));
+            kassert!(!chain(&PageMapError::AlreadyMapped).is_empty());
+            Ok(())
+        }
+    }
 
     /// Collects typed characters until `want` arrived and the keyboard went quiet for 300 ms
     /// (the last key's release follows its press), or no scancode came for 3 s (20 s max).

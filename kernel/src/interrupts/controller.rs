@@ -1,17 +1,19 @@
 //! The running interrupt controllers (bare-metal target only). See the module docs of
 //! [`crate::interrupts`].
 
-use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicU64, Ordering};
 
 use heapless::Vec;
 
 use super::routing::{InterruptInfo, IoApicInfo};
 use super::{IRQ_BASE, LAPIC_SPURIOUS_VECTOR, LAPIC_TIMER_VECTOR, TIMER_HZ};
-use crate::arch::apic::{self, IoApic, LocalApic};
+use crate::arch::apic::{self, ApicAccess, ApicError, IoApic, LocalApic};
+use crate::arch::paging::WindowError;
 use crate::arch::trap::{self, TrapFrame};
 use crate::arch::{cpu, pic, pit};
 use crate::boot::BootInfo;
 use crate::memory;
+use crate::sync::HandlerSlot;
 
 /// The controller path in use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +48,8 @@ impl core::fmt::Display for IrqError {
     }
 }
 
+impl core::error::Error for IrqError {}
+
 struct IoApicUnit {
     info: IoApicInfo,
     regs: IoApic,
@@ -71,21 +75,34 @@ impl State {
 }
 
 static STATE: spin::Once<State> = spin::Once::new();
-/// Driver handlers of ISA IRQs 0-15 (0 = none), as `fn()` addresses.
-static HANDLERS: [AtomicUsize; 16] = [const { AtomicUsize::new(0) }; 16];
+/// Driver handlers of ISA IRQs 0-15.
+static HANDLERS: [HandlerSlot<fn()>; 16] = [const { HandlerSlot::new() }; 16];
 /// Spurious interrupts seen (PIC IRQ 7/15, LAPIC spurious vector).
 static SPURIOUS: AtomicU64 = AtomicU64::new(0);
-/// Cycles spent in timer tick handlers (tick work plus EOI) and the number of ticks measured.
+/// Cycles spent in timer tick handlers (tick work plus EOI) and the number of ticks measured
+/// (test kernels only: the production tick does its work and nothing else).
+#[cfg(feature = "ktest")]
 static TICK_CYCLES: AtomicU64 = AtomicU64::new(0);
+#[cfg(feature = "ktest")]
 static TICKS_TIMED: AtomicU64 = AtomicU64::new(0);
 
 /// Average cycles a timer tick spends in its handler (tick work and EOI, not the entry stub).
+#[cfg(feature = "ktest")]
 pub fn average_tick_handler_cycles() -> Option<u64> {
     let n = TICKS_TIMED.load(Ordering::Relaxed);
     (n > 0).then(|| TICK_CYCLES.load(Ordering::Relaxed) / n)
 }
 
-fn timed_tick(eoi: impl FnOnce()) {
+/// One timer tick: the clock's work, then the end of interrupt.
+#[cfg(not(feature = "ktest"))]
+fn tick(eoi: impl FnOnce()) {
+    crate::time::on_tick();
+    eoi();
+}
+
+/// One timer tick, timed for the benchmarks (`average_tick_handler_cycles`).
+#[cfg(feature = "ktest")]
+fn tick(eoi: impl FnOnce()) {
     let start = cpu::rdtsc();
     crate::time::on_tick();
     eoi();
@@ -176,12 +193,48 @@ pub fn init(boot: &BootInfo) -> Mode {
     state.mode
 }
 
+/// Why the APIC path could not be set up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SetupError {
+    /// Mapping a register page failed.
+    Map(memory::MapError),
+    /// The local APIC refused its access mode or window.
+    LocalApic(ApicError),
+    /// An IOAPIC's window is unusable.
+    IoApic(WindowError),
+}
+
+impl core::fmt::Display for SetupError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::Map(e) => write!(f, "{e}"),
+            Self::LocalApic(e) => write!(f, "{e}"),
+            Self::IoApic(e) => write!(f, "IOAPIC registers: {e}"),
+        }
+    }
+}
+
+impl core::error::Error for SetupError {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        match self {
+            Self::Map(e) => Some(e),
+            Self::LocalApic(e) => Some(e),
+            Self::IoApic(e) => Some(e),
+        }
+    }
+}
+
+/// The IOAPIC at physical `address`, mapped uncached.
+fn io_apic(address: u64) -> Result<IoApic, SetupError> {
+    let window = memory::map_mmio(address, 4096).map_err(SetupError::Map)?;
+    IoApic::from_window(window).map_err(SetupError::IoApic)
+}
+
 fn mask_io_apics(info: &InterruptInfo) {
     for io in &info.io_apics {
-        match memory::map_mmio(io.address, 4096) {
-            // SAFETY: `base` maps this IOAPIC's registers uncached, used only here (the PIC
-            // path never touches IOAPICs again).
-            Ok(base) => unsafe { IoApic::new(base) }.mask_all(),
+        // The PIC path never touches IOAPICs again.
+        match io_apic(io.address) {
+            Ok(regs) => regs.mask_all(),
             Err(e) => log::warn!("cannot mask IOAPIC {}: {e}", io.id),
         }
     }
@@ -211,9 +264,10 @@ fn init_pic() -> State {
 }
 
 /// Enables the local APIC: x2APIC when the CPU has it, else xAPIC registers mapped uncached.
-fn local_apic(info: &InterruptInfo) -> Result<LocalApic, memory::MapError> {
-    let mmio = if apic::has_x2apic() {
-        None
+/// This module is the only user of the local APIC.
+fn local_apic(info: &InterruptInfo) -> Result<LocalApic, SetupError> {
+    let access = if apic::has_x2apic() {
+        ApicAccess::X2apic
     } else {
         // The MADT's address, or IA32_APIC_BASE if the MADT leaves it at 0.
         let phys = if info.local_apic_address != 0 {
@@ -221,21 +275,17 @@ fn local_apic(info: &InterruptInfo) -> Result<LocalApic, memory::MapError> {
         } else {
             apic::base_address()
         };
-        Some(memory::map_mmio(phys, 4096)?)
+        ApicAccess::Mmio(memory::map_mmio(phys, 4096).map_err(SetupError::Map)?)
     };
-    // SAFETY: `mmio` is None only when the CPU has x2APIC; otherwise it maps the local APIC
-    // page uncached. This module is the only user of the local APIC.
-    Ok(unsafe { LocalApic::enable(mmio, LAPIC_SPURIOUS_VECTOR) })
+    LocalApic::enable(access, LAPIC_SPURIOUS_VECTOR).map_err(SetupError::LocalApic)
 }
 
-fn init_apic(info: InterruptInfo) -> Result<State, memory::MapError> {
+fn init_apic(info: InterruptInfo) -> Result<State, SetupError> {
     let lapic = local_apic(&info)?;
     let x2apic = lapic.is_x2apic();
     let mut io_apics = Vec::new();
     for io in &info.io_apics {
-        let base = memory::map_mmio(io.address, 4096)?;
-        // SAFETY: `base` maps this IOAPIC's registers uncached, for this module alone.
-        let regs = unsafe { IoApic::new(base) };
+        let regs = io_apic(io.address)?;
         regs.mask_all();
         let pins = regs.pins();
         let _ = io_apics.push(IoApicUnit {
@@ -307,7 +357,7 @@ fn start_timer(state: &'static State) {
         }
         _ => {
             let hz = pit::start_periodic(TIMER_HZ);
-            // IRQ 0 is handled (and timed) by `isa_entry` itself.
+            // IRQ 0 is handled by `isa_entry` itself.
             pic::unmask(0);
             log::info!("timer: PIT channel 0, {hz} Hz (IRQ 0)");
         }
@@ -331,7 +381,7 @@ pub fn register_isa(irq: u8, handler: fn()) -> Result<(), IrqError> {
         .get(usize::from(irq))
         .ok_or(IrqError::BadIrq(irq))?;
     let state = state().ok_or(IrqError::NotReady)?;
-    slot.store(handler as usize, Ordering::Release);
+    slot.set(handler);
     match (&state.lapic, state.mode) {
         (Some(lapic), Mode::Apic { .. }) => {
             let route = state.info.route_isa(irq);
@@ -363,6 +413,17 @@ pub fn register_isa(irq: u8, handler: fn()) -> Result<(), IrqError> {
     Ok(())
 }
 
+/// Sends this CPU an NMI through its local APIC; `false` without one (tests).
+pub fn send_nmi_to_self() -> bool {
+    match state().and_then(|s| s.lapic.as_ref()) {
+        Some(lapic) => {
+            lapic.send_nmi_to_self();
+            true
+        }
+        None => false,
+    }
+}
+
 /// The low word of the IOAPIC redirection entry serving ISA IRQ `irq` (tests).
 pub fn isa_redirection(irq: u8) -> Option<u32> {
     let state = state()?;
@@ -392,16 +453,10 @@ fn isa_entry(frame: &mut TrapFrame) {
         count.fetch_add(1, Ordering::Relaxed);
     }
     if irq == 0 && state.mode == Mode::Pic {
-        timed_tick(|| pic::eoi(vector));
+        tick(|| pic::eoi(vector));
         return;
     }
-    let handler = HANDLERS
-        .get(usize::from(irq))
-        .map_or(0, |h| h.load(Ordering::Acquire));
-    if handler != 0 {
-        // SAFETY: non-zero entries are only ever stored from a `fn()` by `register_isa` and
-        // `start_timer`.
-        let handler: fn() = unsafe { core::mem::transmute::<usize, fn()>(handler) };
+    if let Some(handler) = HANDLERS.get(usize::from(irq)).and_then(HandlerSlot::get) {
         handler();
     }
     match (&state.lapic, state.mode) {
@@ -411,7 +466,7 @@ fn isa_entry(frame: &mut TrapFrame) {
 }
 
 fn lapic_timer_entry(_frame: &mut TrapFrame) {
-    timed_tick(|| {
+    tick(|| {
         if let Some(lapic) = state().and_then(|s| s.lapic.as_ref()) {
             lapic.eoi();
         }
@@ -475,8 +530,8 @@ mod ktests {
                     kassert_eq!(entry & (1 << 16), 0);
                 }
             }
-            kassert!(HANDLERS[1].load(Ordering::Acquire) != 0, "no keyboard handler");
-            kassert!(HANDLERS[4].load(Ordering::Acquire) != 0, "no COM1 handler");
+            kassert!(HANDLERS[1].is_set(), "no keyboard handler");
+            kassert!(HANDLERS[4].is_set(), "no COM1 handler");
             Ok(())
         }
     }
@@ -551,8 +606,7 @@ mod ktests {
                     .map(|(t0, t1, ticks)| (t0, t1, u64::from(ticks) * 1_000_000_000 / pit::PIT_HZ))
                     .or_else(|| {
                         let (port, bits) = boot_info().rsdp_phys.and_then(crate::acpi::pm_timer)?;
-                        // SAFETY: the port is the FADT's PM timer block.
-                        let timer = unsafe { crate::arch::pmtimer::PmTimer::new(port, bits) };
+                        let timer = crate::arch::pmtimer::PmTimer::new(port, bits);
                         let (t0, t1, ticks) = timer.measure_paired(71_591, crate::time::uptime_nanos)?;
                         Some((t0, t1, u64::from(ticks) * 1_000_000_000 / crate::arch::pmtimer::PM_TIMER_HZ))
                     });

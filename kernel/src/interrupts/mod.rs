@@ -19,6 +19,8 @@ pub mod routing;
 mod controller;
 #[cfg(target_os = "none")]
 pub use controller::*;
+#[cfg(all(target_os = "none", feature = "ktest"))]
+mod trap_ktests;
 
 /// Vector of ISA IRQ 0; IRQ n arrives at `IRQ_BASE + n`.
 pub const IRQ_BASE: u8 = 32;

@@ -1,15 +1,19 @@
-//! The kernel's mapping services on the running machine (bare-metal target only).
+//! The kernel's mapping services on the running machine (bare-metal target only). Every page
+//! table edit and every write to a fresh frame goes through `arch::paging`.
 
 use super::frame::EarlyFrames;
 use super::{Cache, MapError, SLOT_SIZE, page_cover, pick_slots, slot_base};
-use crate::arch::paging::{ActiveTables, PageFlags, PageMapError};
+use crate::arch::paging::{ActiveTables, KernelStack, PAGE, PageMapError, Window};
 use crate::boot::BootInfo;
 use crate::sync::IrqMutex;
+
+/// A kernel stack: `[bottom, top)` mapped read-write, no-execute; the page below `bottom` is
+/// never mapped, so running off the end faults instead of corrupting memory.
+pub type Stack = KernelStack;
 
 struct State {
     frames: EarlyFrames<'static>,
     tables: ActiveTables,
-    hhdm: u64,
     window_base: u64,
     next_window: u64,
     stack_base: u64,
@@ -21,7 +25,7 @@ static STATE: IrqMutex<Option<State>> = IrqMutex::new(None);
 impl From<PageMapError> for MapError {
     fn from(e: PageMapError) -> Self {
         match e {
-            PageMapError::OutOfFrames => Self::OutOfFrames,
+            PageMapError::OutOfFrames | PageMapError::NotUsableRam(_) => Self::OutOfFrames,
             PageMapError::AlreadyMapped => Self::AlreadyMapped,
         }
     }
@@ -30,12 +34,12 @@ impl From<PageMapError> for MapError {
 /// Takes over the page tables and usable memory described by `info`.
 ///
 /// # Panics
-/// If the loader left fewer than two free top-level slots in the higher half (no known loader
+/// If the page tables were taken already or the loader's HHDM is unknown (kernel bugs), or if
+/// the loader left fewer than two free top-level slots in the higher half (no known loader
 /// does: Limine's HHDM and kernel use a handful of the 256).
 pub fn init(info: &'static BootInfo) {
-    // SAFETY: called once during single-threaded boot; from here on only this module edits
-    // the page tables, through the one `ActiveTables` it keeps.
-    let tables = unsafe { ActiveTables::new(info.hhdm_offset) };
+    let tables = ActiveTables::take()
+        .expect("the memory module takes the page tables once, after the boot declared the HHDM");
     let (windows, stacks) = pick_slots(|i| tables.top_level_used(i))
         .expect("two free top-level page-table slots in the higher half");
     let (window_base, stack_base) = (slot_base(windows), slot_base(stacks));
@@ -43,7 +47,6 @@ pub fn init(info: &'static BootInfo) {
     *STATE.lock() = Some(State {
         frames: EarlyFrames::new(&info.memory_map),
         tables,
-        hhdm: info.hhdm_offset,
         window_base,
         next_window: window_base,
         stack_base,
@@ -56,97 +59,50 @@ pub fn stack_area() -> Option<(u64, u64)> {
     STATE.lock().as_ref().map(|s| (s.stack_base, SLOT_SIZE))
 }
 
-/// A frame from `frames`, zeroed through the HHDM at `hhdm`.
-fn zeroed_frame(frames: &mut EarlyFrames<'static>, hhdm: u64) -> Option<u64> {
-    let frame = frames.allocate()?;
-    // SAFETY: the frame is usable RAM just taken from the allocator (unused), and the HHDM
-    // maps usable RAM under every base revision.
-    unsafe { core::ptr::write_bytes((frame + hhdm) as *mut u8, 0, 4096) };
-    Some(frame)
-}
-
-impl State {
-    fn zeroed_frame(&mut self) -> Option<u64> {
-        zeroed_frame(&mut self.frames, self.hhdm)
-    }
-
-    fn map_page(&mut self, virt: u64, phys: u64, flags: PageFlags) -> Result<(), MapError> {
-        let (frames, hhdm) = (&mut self.frames, self.hhdm);
-        self.tables
-            .map(virt, phys, flags, &mut || zeroed_frame(frames, hhdm))
-            .map_err(MapError::from)
-    }
-}
-
-/// Maps `[phys, phys + len)` into the kernel's window and returns the virtual address of
-/// `phys`. Does not rely on the HHDM covering the range (under revision 3 it covers no MMIO and
-/// no ACPI tables).
-pub fn map_physical(phys: u64, len: u64, cache: Cache) -> Result<u64, MapError> {
-    let (first, pages, offset) = page_cover(phys, len)?;
+/// Maps `[phys, phys + len)` into the kernel's window and returns the [`Window`] (its `virt`
+/// is the virtual address of `phys`). Does not rely on the HHDM covering the range (under
+/// revision 3 it covers no MMIO and no ACPI tables).
+pub fn map_physical(phys: u64, len: u64, cache: Cache) -> Result<Window, MapError> {
+    let (_, pages, _) = page_cover(phys, len)?;
     let mut guard = STATE.lock();
     let state = guard.as_mut().ok_or(MapError::NotReady)?;
     let virt = state.next_window;
     let end = virt
-        .checked_add(pages * 4096)
+        .checked_add(pages * PAGE)
         .ok_or(MapError::OutOfVirtualSpace)?;
     if end > state.window_base + SLOT_SIZE {
         return Err(MapError::OutOfVirtualSpace);
     }
-    let flags = PageFlags {
-        writable: true,
-        executable: false,
-        uncached: cache == Cache::Uncached,
-    };
     // Claim the virtual range first: if a page fails halfway, the pages already mapped stay
     // where they are (unused) and the next request starts after them.
     state.next_window = end;
-    for i in 0..pages {
-        state.map_page(virt + i * 4096, first + i * 4096, flags)?;
-    }
-    Ok(virt + offset)
+    let State { frames, tables, .. } = state;
+    let window = tables.map_window(virt, phys, len, cache == Cache::Uncached, &mut || {
+        frames.allocate()
+    })?;
+    Ok(window)
 }
 
 /// Maps device registers uncached; see [`map_physical`].
-pub fn map_mmio(phys: u64, len: u64) -> Result<u64, MapError> {
+pub fn map_mmio(phys: u64, len: u64) -> Result<Window, MapError> {
     map_physical(phys, len, Cache::Uncached)
-}
-
-/// A kernel stack: `[bottom, top)` is mapped read-write, no-execute; the page below `bottom`
-/// is never mapped, so running off the end faults instead of corrupting memory.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Stack {
-    /// One past the highest byte (16-byte aligned): the initial stack pointer.
-    pub top: u64,
-    /// Lowest mapped byte.
-    pub bottom: u64,
-    /// Start of the unmapped guard page.
-    pub guard: u64,
 }
 
 /// Allocates a stack of at least `bytes` with a guard page below it.
 pub fn alloc_stack(bytes: u64) -> Result<Stack, MapError> {
-    let pages = bytes.div_ceil(4096).max(1);
+    let pages = bytes.div_ceil(PAGE).max(1);
     let mut guard_lock = STATE.lock();
     let state = guard_lock.as_mut().ok_or(MapError::NotReady)?;
     let guard = state.next_stack;
-    let bottom = guard + 4096;
-    let top = bottom + pages * 4096;
+    let top = guard + PAGE + pages * PAGE;
     if top > state.stack_base + SLOT_SIZE {
         return Err(MapError::OutOfVirtualSpace);
     }
-    let flags = PageFlags {
-        writable: true,
-        executable: false,
-        uncached: false,
-    };
     // Claim the range first (see `map_physical`), leaving an unmapped page between this
     // stack's top and the next stack's guard as well.
-    state.next_stack = top + 4096;
-    for i in 0..pages {
-        let frame = state.zeroed_frame().ok_or(MapError::OutOfFrames)?;
-        state.map_page(bottom + i * 4096, frame, flags)?;
-    }
-    Ok(Stack { top, bottom, guard })
+    state.next_stack = top + PAGE;
+    let State { frames, tables, .. } = state;
+    Ok(tables.map_stack(guard, pages, &mut || frames.allocate())?)
 }
 
 /// The physical address `virt` maps to, if any.
@@ -168,25 +124,33 @@ mod ktests {
 
     ktest! {
         fn physical_window_maps_the_requested_frame() -> TestResult {
-            // Map a usable frame through the window and through the HHDM: same bytes.
+            // Map a usable frame (a fresh stack page) through the window: the window's page
+            // table entry points at that frame, at the right offset, and so does a second one.
             let before = frames_allocated();
             let stack = alloc_stack(4096);
             kassert!(stack.is_ok(), "alloc_stack failed: {stack:?}");
-            let frame = translate(stack.map_or(0, |s| s.bottom));
+            let frame = translate(stack.map_or(0, |s| s.bottom()));
             kassert!(frame.is_some(), "stack page not mapped");
             let frame = frame.unwrap_or(0);
             kassert!(region_containing(&boot_info().memory_map, frame, 4096, MemoryKind::Usable).is_some(),
                 "stack frame {frame:#x} is not usable memory");
             let window = map_physical(frame + 8, 16, Cache::WriteBack);
             kassert!(window.is_ok(), "map_physical failed: {window:?}");
-            let window = window.unwrap_or(0);
-            kassert_eq!(window & 0xfff, 8);
-            kassert_eq!(translate(window), Some(frame + 8));
-            // SAFETY: `window` maps 16 bytes of the stack page allocated above, unused by anyone.
-            unsafe { core::ptr::write_volatile(window as *mut u64, 0x5a5a_1234_dead_beef) };
-            let via_hhdm = (frame + 8 + boot_info().hhdm_offset) as *const u64;
-            // SAFETY: usable RAM is in the HHDM under every revision; this is the same frame.
-            kassert_eq!(unsafe { core::ptr::read_volatile(via_hhdm) }, 0x5a5a_1234_dead_beef);
+            let Ok(window) = window else { return Ok(()) };
+            kassert_eq!(window.virt() & 0xfff, 8);
+            kassert_eq!((window.phys(), window.len()), (frame + 8, 16));
+            kassert_eq!(translate(window.virt()), Some(frame + 8));
+            kassert_eq!(translate(window.virt() + 15), Some(frame + 8 + 15));
+            let again = map_physical(frame + 0xff0, 0x20, Cache::Uncached);
+            kassert!(again.is_ok(), "map_physical across a page boundary failed: {again:?}");
+            let Ok(again) = again else { return Ok(()) };
+            kassert!(again.virt() > window.virt() && again.is_uncached(), "{again:?}");
+            kassert_eq!(translate(again.virt()), Some(frame + 0xff0));
+            // A device handle refuses a window over kernel memory.
+            kassert_eq!(
+                window.check(16, false),
+                Err(crate::arch::paging::WindowError::KernelMemory { phys: frame + 8 })
+            );
             kassert!(frames_allocated() > before);
             Ok(())
         }
@@ -200,22 +164,20 @@ mod ktests {
                 kassert!(false, "alloc_stack failed");
                 return Ok(());
             };
-            kassert_eq!(a.top - a.bottom, 16 * 1024);
-            kassert_eq!(a.top % 16, 0);
-            kassert!(translate(a.guard).is_none(), "guard page {:#x} is mapped", a.guard);
-            kassert!(translate(b.guard).is_none(), "guard page {:#x} is mapped", b.guard);
-            kassert!(translate(a.top).is_none(), "page above the stack top is mapped");
-            kassert!(translate(a.top - 8).is_some() && translate(a.bottom).is_some());
-            kassert!(b.guard > a.top, "stacks overlap");
+            kassert_eq!(a.size(), 16 * 1024);
+            kassert_eq!(a.top() % 16, 0);
+            kassert!(translate(a.guard()).is_none(), "guard page {:#x} is mapped", a.guard());
+            kassert!(translate(b.guard()).is_none(), "guard page {:#x} is mapped", b.guard());
+            kassert!(translate(a.top()).is_none(), "page above the stack top is mapped");
+            kassert!(translate(a.top() - 8).is_some() && translate(a.bottom()).is_some());
+            kassert!(b.guard() > a.top(), "stacks overlap");
             Ok(())
         }
     }
 
     ktest! {
         fn running_on_the_kernel_stack() -> TestResult {
-            let rsp: u64;
-            // SAFETY: reads the stack pointer only.
-            unsafe { core::arch::asm!("mov {}, rsp", out(reg) rsp, options(nomem, nostack)) };
+            let rsp = crate::arch::cpu::stack_pointer();
             let (base, size) = stack_area().unwrap_or((0, 0));
             kassert!((base..base + size).contains(&rsp), "rsp {rsp:#x} is not in the kernel stack area");
             Ok(())

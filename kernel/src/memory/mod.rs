@@ -20,8 +20,10 @@
 //!
 //! The kernel still runs on the loader's page tables (in bootloader-reclaimable memory); it adds
 //! its mappings there, in slots nothing else uses, whatever HHDM offset the loader chose.
-//! Page-table frames and stack frames come from [`frame::EarlyFrames`] and are zeroed through
-//! the HHDM, which covers usable memory under every revision.
+//! Page-table frames and stack frames come from [`frame::EarlyFrames`]; `arch::paging` edits the
+//! tables (through the HHDM, which covers them under every revision) and zeroes new tables and
+//! stack pages. Mappings come back as proofs: a `Window` onto a physical range, a `Stack` above
+//! its guard page.
 
 pub mod buddy;
 pub mod frame;

@@ -20,7 +20,9 @@
 #[cfg(all(target_os = "none", feature = "ktest"))]
 pub mod bench;
 pub mod ktap;
+// The registry is a linker section read back as a slice between two linker symbols.
 #[cfg(all(target_os = "none", feature = "ktest"))]
+#[allow(unsafe_code)]
 pub mod runner;
 
 use core::fmt::{self, Write};
@@ -93,6 +95,8 @@ impl fmt::Display for Failure {
     }
 }
 
+impl core::error::Error for Failure {}
+
 /// Fails the current test with a message unless `cond` holds.
 #[macro_export]
 macro_rules! kassert {
@@ -142,6 +146,8 @@ macro_rules! ktest {
         // A failure carries its message inline (no heap); tests run on a 1 MiB stack.
         #[allow(clippy::result_large_err)]
         fn $name() -> $crate::testing::TestResult $body
+        // The descriptor goes into the registry's linker section (see `runner::tests`).
+        #[allow(unsafe_code)]
         const _: () = {
             #[used]
             #[unsafe(link_section = ".ktests")]

@@ -1,6 +1,8 @@
 //! Runs the registered tests in a test kernel and ends the QEMU run with the verdict.
 
-use core::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicUsize, Ordering};
+
+use crossbeam_utils::atomic::AtomicCell;
 
 use super::ktap::Reporter;
 use super::{KTest, Kind};
@@ -12,7 +14,7 @@ unsafe extern "C" {
 }
 
 /// The test currently running, for the panic and exception handlers.
-static CURRENT: AtomicPtr<KTest> = AtomicPtr::new(core::ptr::null_mut());
+static CURRENT: AtomicCell<Option<&'static KTest>> = AtomicCell::new(None);
 /// KTAP number of the test currently running.
 static CURRENT_NUMBER: AtomicUsize = AtomicUsize::new(1);
 
@@ -62,9 +64,9 @@ fn run_all() -> ! {
     let mut report = Reporter::new(Out, normal);
     for t in all.iter().filter(|t| !t.is_standalone()) {
         CURRENT_NUMBER.store(report.next_number(), Ordering::SeqCst);
-        CURRENT.store(core::ptr::from_ref(t).cast_mut(), Ordering::SeqCst);
+        CURRENT.store(Some(t));
         let result = (t.func)();
-        CURRENT.store(core::ptr::null_mut(), Ordering::SeqCst);
+        CURRENT.store(None);
         match result {
             Ok(()) => report.result(t.name, true, None),
             Err(f) => report.result(t.name, false, Some(format_args!("{f}"))),
@@ -84,9 +86,9 @@ fn run_one(name: &str) -> ! {
         qemu::exit(ExitCode::Failure)
     };
     let mut report = Reporter::new(Out, 1);
-    CURRENT.store(core::ptr::from_ref(t).cast_mut(), Ordering::SeqCst);
+    CURRENT.store(Some(t));
     let result = (t.func)();
-    CURRENT.store(core::ptr::null_mut(), Ordering::SeqCst);
+    CURRENT.store(None);
     let ok = match (t.kind, result) {
         (Kind::Normal | Kind::Standalone, Ok(())) => {
             report.result(t.name, true, None);
@@ -118,9 +120,7 @@ fn run_one(name: &str) -> ! {
 
 /// The test running now, if any.
 pub fn current() -> Option<&'static KTest> {
-    let ptr = CURRENT.load(Ordering::SeqCst);
-    // SAFETY: only ever set to a `&'static KTest` from the registry, or null.
-    unsafe { ptr.as_ref() }
+    CURRENT.load()
 }
 
 /// Called by the panic handler after it printed the panic: reports the current test and exits.

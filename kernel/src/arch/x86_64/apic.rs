@@ -3,6 +3,8 @@
 
 use x86_64::registers::model_specific::Msr;
 
+use super::paging::{Window, WindowError};
+
 /// Local APIC register offsets (xAPIC MMIO offsets; x2APIC MSR = 0x800 + offset / 16).
 mod reg {
     pub const ID: u32 = 0x20;
@@ -21,6 +23,8 @@ mod reg {
     pub const LVT_CMCI: u32 = 0x2f0;
     pub const LVT_THERMAL: u32 = 0x330;
     pub const LVT_PERF: u32 = 0x340;
+    pub const ICR_LOW: u32 = 0x300;
+    pub const ICR_HIGH: u32 = 0x310;
 }
 
 const IA32_APIC_BASE: u32 = 0x1b;
@@ -40,7 +44,52 @@ pub fn base_address() -> u64 {
     unsafe { Msr::new(IA32_APIC_BASE).read() & 0x000f_ffff_ffff_f000 }
 }
 
+/// Bytes of local APIC registers the handle uses (offsets up to 0x3f0).
+const LAPIC_REGISTER_BYTES: u64 = 0x400;
+/// Bytes of an IOAPIC's register window (IOREGSEL at 0, IOWIN at 0x10).
+const IOAPIC_REGISTER_BYTES: u64 = 0x20;
+
+/// How to reach the local APIC's registers.
+#[derive(Debug)]
+pub enum ApicAccess {
+    /// Through MSRs (x2APIC mode).
+    X2apic,
+    /// Through its register page, mapped uncached (xAPIC mode).
+    Mmio(Window),
+}
+
+/// Why the local APIC cannot be enabled as asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApicError {
+    /// x2APIC mode asked of a CPU without it.
+    NoX2apic,
+    /// The register window is unsuitable.
+    Window(WindowError),
+}
+
+impl core::fmt::Display for ApicError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::NoX2apic => f.write_str("the CPU has no x2APIC"),
+            Self::Window(e) => write!(f, "local APIC registers: {e}"),
+        }
+    }
+}
+
+impl core::error::Error for ApicError {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        match self {
+            Self::NoX2apic => None,
+            Self::Window(e) => Some(e),
+        }
+    }
+}
+
 /// The boot CPU's local APIC.
+///
+/// Registers are reached through MSRs or volatile accesses to device memory the kernel does
+/// not own, so a second handle could only interleave register writes (a logic error), never
+/// touch Rust memory; the interrupt module keeps exactly one.
 #[derive(Debug)]
 pub struct LocalApic {
     /// Virtual address of the xAPIC register page, or `None` in x2APIC mode.
@@ -48,14 +97,37 @@ pub struct LocalApic {
 }
 
 impl LocalApic {
+    /// Enables the local APIC through `access` (see [`enable_raw`](Self::enable_raw)).
+    ///
+    /// # Errors
+    /// [`ApicError`] when the CPU lacks x2APIC for [`ApicAccess::X2apic`], or the window is
+    /// cached, too small or over memory the kernel owns.
+    pub fn enable(access: ApicAccess, spurious: u8) -> Result<Self, ApicError> {
+        let mmio = match access {
+            ApicAccess::X2apic if has_x2apic() => None,
+            ApicAccess::X2apic => return Err(ApicError::NoX2apic),
+            ApicAccess::Mmio(window) => Some(
+                window
+                    .check(LAPIC_REGISTER_BYTES, true)
+                    .map_err(ApicError::Window)?,
+            ),
+        };
+        // SAFETY: x2APIC mode only on a CPU that has it; otherwise `mmio` maps device memory
+        // the kernel does not own, uncached, covering every register offset used (checked
+        // above, the window consumed here). The caller's choice of physical page is the
+        // firmware's (MADT) or the CPU's (IA32_APIC_BASE) word for where the APIC is.
+        Ok(unsafe { Self::enable_raw(mmio, spurious) })
+    }
+
     /// Enables the local APIC: x2APIC mode when `mmio` is `None` (the CPU must support it),
     /// else xAPIC through the uncached mapping at `mmio`. Software-enables it with spurious
     /// vector `spurious`, TPR 0, LINT0/LINT1/error/timer masked.
     ///
     /// # Safety
-    /// `mmio`, if given, must map this CPU's local APIC page uncached; only this value may
-    /// program the local APIC.
-    pub unsafe fn enable(mmio: Option<u64>, spurious: u8) -> Self {
+    /// `mmio`, if given, must map this CPU's local APIC page uncached, device memory in which
+    /// no Rust object lives. (A second handle on the same APIC only interleaves register
+    /// accesses, which is a logic error, not a memory-safety one.)
+    pub unsafe fn enable_raw(mmio: Option<u64>, spurious: u8) -> Self {
         let mut base = Msr::new(IA32_APIC_BASE);
         // SAFETY: setting the enable (and x2APIC) bits of IA32_APIC_BASE is the architectural
         // way to turn the APIC on; x2APIC is only requested when `mmio` is None, i.e. when the
@@ -158,8 +230,8 @@ impl LocalApic {
     }
 
     /// Virtual-wire mode for the legacy PIC path: LINT0 delivers the 8259's interrupts
-    /// (ExtINT), LINT1 delivers NMIs. Without this, a loader that masked the LVTs (as the
-    /// protocol requires from revision 5) would silence the PIC entirely.
+    /// (ExtINT), LINT1 delivers NMIs. Without this, a loader that masked the LVTs (as base
+    /// revision 5 requires: PROTOCOL.md, "Machine State at Entry") would silence the PIC.
     pub fn virtual_wire(&self) {
         self.write(reg::LVT_LINT0, 0b111 << 8);
         self.write(reg::LVT_LINT1, 0b100 << 8);
@@ -190,6 +262,26 @@ impl LocalApic {
         self.write(reg::TIMER_INITIAL, count.max(1));
     }
 
+    /// Sends this CPU a non-maskable interrupt (an NMI IPI to its own APIC ID: the "self"
+    /// shorthand is only valid for fixed delivery).
+    pub fn send_nmi_to_self(&self) {
+        const DELIVERY_NMI: u32 = 0b100 << 8;
+        const LEVEL_ASSERT: u32 = 1 << 14;
+        let id = self.id();
+        match self.mmio {
+            None => {
+                // x2APIC: the ICR is one 64-bit MSR, destination in the high half.
+                let icr = (u64::from(id) << 32) | u64::from(DELIVERY_NMI | LEVEL_ASSERT);
+                // SAFETY: in x2APIC mode MSR 0x830 is the ICR; the IPI targets this CPU.
+                unsafe { Msr::new(0x800 + (reg::ICR_LOW >> 4)).write(icr) };
+            }
+            Some(_) => {
+                self.write(reg::ICR_HIGH, id << 24);
+                self.write(reg::ICR_LOW, DELIVERY_NMI | LEVEL_ASSERT);
+            }
+        }
+    }
+
     /// Masks the timer.
     pub fn timer_stop(&self) {
         self.write(reg::LVT_TIMER, LVT_MASKED);
@@ -197,17 +289,31 @@ impl LocalApic {
     }
 }
 
-/// An IOAPIC's register window (IOREGSEL at +0, IOWIN at +0x10).
+/// An IOAPIC's register window (IOREGSEL at +0, IOWIN at +0x10). As for [`LocalApic`], a
+/// second handle could only interleave register accesses.
 #[derive(Debug)]
 pub struct IoApic {
     base: u64,
 }
 
 impl IoApic {
+    /// The IOAPIC whose registers `window` maps (uncached).
+    ///
+    /// # Errors
+    /// [`WindowError`] when the window is cached, too small or over memory the kernel owns.
+    pub fn from_window(window: Window) -> Result<Self, WindowError> {
+        let base = window.check(IOAPIC_REGISTER_BYTES, true)?;
+        // SAFETY: `base` maps device memory the kernel does not own, uncached, covering both
+        // registers (checked above, the window consumed here); the MADT says an IOAPIC is
+        // there.
+        Ok(unsafe { Self::new(base) })
+    }
+
     /// A handle on the IOAPIC whose registers are mapped uncached at `base`.
     ///
     /// # Safety
-    /// `base` must map an IOAPIC's register page uncached, and only this handle may use it.
+    /// `base` must map an IOAPIC's register page uncached, device memory in which no Rust
+    /// object lives (a second handle only interleaves register accesses).
     pub const unsafe fn new(base: u64) -> Self {
         Self { base }
     }

@@ -53,6 +53,15 @@ pub fn rdtsc() -> u64 {
     (u64::from(hi) << 32) | u64::from(lo)
 }
 
+/// The current stack pointer.
+#[inline(always)]
+pub fn stack_pointer() -> u64 {
+    let rsp: u64;
+    // SAFETY: copies RSP into a general register; nothing else changes.
+    unsafe { asm!("mov {}, rsp", out(reg) rsp, options(nomem, nostack, preserves_flags)) };
+    rsp
+}
+
 /// Result of the `cpuid` instruction.
 #[derive(Debug, Clone, Copy)]
 pub struct CpuidResult {

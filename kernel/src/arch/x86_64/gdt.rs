@@ -36,6 +36,8 @@ use core::sync::atomic::{AtomicU64, Ordering};
 
 use spin::Once;
 
+use super::paging::KernelStack;
+
 /// Kernel code segment (64-bit).
 pub const KERNEL_CODE: SegmentSelector = SegmentSelector::new(1, Ring0);
 /// Kernel data segment (also the kernel stack segment).
@@ -173,12 +175,27 @@ pub fn ist_stacks() -> Option<IstStacks> {
     })
 }
 
-/// Points the TSS's IST slots at `stacks` (e.g. guard-paged ones) from now on.
+/// Points the TSS's IST slots at guard-paged stacks from now on: `double_fault` (IST1), `nmi`
+/// (IST2), `machine_check` (IST3). The stacks are the CPU's for good.
 ///
-/// # Safety
-/// As for [`init`]: each stack must be mapped read-write memory of the given size, 16-byte
-/// aligned at its top, used by nothing else from now on. Must not run on an IST stack.
-pub unsafe fn switch_ist_stacks(stacks: IstStacks) {
+/// # Panics
+/// If called on an IST stack (from an NMI, #DF or #MC handler), or before [`init`].
+pub fn switch_ist_stacks(double_fault: KernelStack, nmi: KernelStack, machine_check: KernelStack) {
+    let rsp = crate::arch::cpu::stack_pointer();
+    let current = ist_stacks().expect("the TSS is loaded before its stacks are switched");
+    assert!(
+        current.slot_containing(rsp).is_none(),
+        "IST stacks switched from an IST stack"
+    );
+    let stack = |s: KernelStack| IstStack {
+        top: s.top(),
+        size: s.size(),
+    };
+    let stacks = IstStacks {
+        double_fault: stack(double_fault),
+        nmi: stack(nmi),
+        machine_check: stack(machine_check),
+    };
     let were_enabled = crate::arch::cpu::disable_interrupts_save();
     let tss = TSS_TABLE.0.get();
     let slots = [
@@ -188,7 +205,8 @@ pub unsafe fn switch_ist_stacks(stacks: IstStacks) {
     ];
     for (slot, stack) in slots {
         // SAFETY: no reference to the TSS outlives `init`, interrupts are off on the only
-        // CPU, and the new top is a valid stack per the caller; the next IST exception uses it.
+        // CPU, and the new top is that of a mapped, writable stack handed over for good (a
+        // consumed `KernelStack`), not the one we run on; the next IST exception uses it.
         // The TSS is `packed(4)`, so IST slots are only 4-byte aligned: write unaligned.
         unsafe {
             (&raw mut (*tss).interrupt_stack_table[usize::from(slot - 1)])

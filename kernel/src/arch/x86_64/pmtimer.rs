@@ -14,11 +14,14 @@ pub struct PmTimer {
 }
 
 impl PmTimer {
-    /// A handle on the timer the FADT describes.
+    /// A handle on the timer the FADT describes at `port`, `bits` wide.
     ///
-    /// # Safety
-    /// `port` must be the PM timer's I/O port (reading it has no side effects).
-    pub const unsafe fn new(port: u16, bits: u32) -> Self {
+    /// Safe: the handle only ever reads `port`, and an I/O read touches no memory. A port that
+    /// is not a PM timer yields a count that does not advance, which [`measure_paired`]
+    /// reports as `None`.
+    ///
+    /// [`measure_paired`]: Self::measure_paired
+    pub const fn new(port: u16, bits: u32) -> Self {
         Self {
             port,
             mask: if bits >= 32 { u32::MAX } else { (1 << 24) - 1 },
@@ -27,7 +30,8 @@ impl PmTimer {
 
     /// The current count.
     pub fn read(&self) -> u32 {
-        // SAFETY: per `new`, the port is the PM timer's; reading it only returns the count.
+        // SAFETY: an I/O read touches no memory (see `new`); on the FADT's PM timer port it
+        // only returns the count.
         unsafe { Port::<u32>::new(self.port).read() & self.mask }
     }
 

@@ -3,6 +3,8 @@
 //! Every wait is bounded, so a machine without a controller (or with a broken one) costs a
 //! few milliseconds and an error, never a hang.
 
+use core::sync::atomic::{AtomicBool, Ordering};
+
 use x86_64::instructions::port::Port;
 
 const DATA: u16 = 0x60;
@@ -49,6 +51,11 @@ impl core::fmt::Display for Ps2Error {
     }
 }
 
+impl core::error::Error for Ps2Error {}
+
+/// The controller handle has been handed out by [`Ps2Controller::take`].
+static TAKEN: AtomicBool = AtomicBool::new(false);
+
 /// The controller.
 #[derive(Debug)]
 pub struct Ps2Controller {
@@ -57,12 +64,18 @@ pub struct Ps2Controller {
 }
 
 impl Ps2Controller {
+    /// The one handle on the controller; `None` after the first call.
+    pub fn take() -> Option<Self> {
+        // SAFETY: the flag lets only the first call create the handle.
+        (!TAKEN.swap(true, Ordering::AcqRel)).then(|| unsafe { Self::new() })
+    }
+
     /// A handle on ports 0x60/0x64.
     ///
     /// # Safety
     /// Only one handle may drive the controller; the keyboard IRQ handler reads 0x60 through
     /// [`read_data_if_ready`] only after initialisation.
-    pub const unsafe fn new() -> Self {
+    const unsafe fn new() -> Self {
         Self {
             data: Port::new(DATA),
             status: Port::new(STATUS_CMD),
@@ -179,9 +192,11 @@ impl Ps2Controller {
 
 /// Makes the controller deliver `byte` as if the keyboard had sent it (command 0xd2, "write
 /// keyboard output buffer"), raising IRQ 1: for measuring the interrupt path without a person.
+/// Test kernels only.
 ///
 /// # Errors
 /// [`Ps2Error::InputTimeout`] when the controller does not take the command.
+#[cfg(feature = "ktest")]
 pub fn inject_scancode(byte: u8) -> Result<(), Ps2Error> {
     // SAFETY: a second handle for two writes; the keyboard is initialised and nothing else
     // sends controller commands after boot (the IRQ handler only reads the data port).

@@ -4,12 +4,23 @@
 //! so raw terminals (QEMU's `-serial stdio`) show proper lines. Loopback mode routes transmitted
 //! bytes back into the receiver, which lets a test check the exact bytes the log path produces.
 
+use core::sync::atomic::{AtomicBool, Ordering};
+
 use uart_16550::backend::{Backend, PioBackend};
 use uart_16550::spec::registers::{IER, MCR, offsets};
 use uart_16550::{BaudRate, Config, InitError, Uart16550};
 
 /// I/O base of the first serial port.
 pub const COM1: u16 = 0x3F8;
+
+/// COM1 has been handed out by [`SerialPort::take_com1`].
+static COM1_TAKEN: AtomicBool = AtomicBool::new(false);
+/// A UART answered at COM1 (so [`emergency_write_com1`] has somewhere to write).
+static COM1_PRESENT: AtomicBool = AtomicBool::new(false);
+
+/// Line status register offset and its "transmit holding register empty" bit.
+const LSR: u16 = 5;
+const LSR_THR_EMPTY: u8 = 1 << 5;
 
 /// An initialised 16550-compatible UART.
 #[derive(Debug)]
@@ -35,6 +46,22 @@ impl SerialPort {
             ..Config::DEFAULT
         })?;
         Ok(Self { uart })
+    }
+
+    /// The UART at COM1, initialised as [`init`](Self::init) does; `None` after the first call
+    /// (one handle owns the port).
+    ///
+    /// # Errors
+    /// Inside the `Some`: [`InitError`] when no UART answers at COM1.
+    pub fn take_com1() -> Option<Result<Self, InitError>> {
+        if COM1_TAKEN.swap(true, Ordering::AcqRel) {
+            return None;
+        }
+        // SAFETY: COM1's eight ports belong to the UART there (or nothing), and the flag above
+        // lets only this one call create a handle on them.
+        let port = unsafe { Self::init(COM1) };
+        COM1_PRESENT.store(port.is_ok(), Ordering::Release);
+        Some(port)
     }
 
     /// Sends `bytes`, translating `\n` into `\r\n`; blocks until the FIFO has taken them.
@@ -79,5 +106,34 @@ impl SerialPort {
                 .backend_mut()
                 .write(offsets::MCR as u8, mcr.bits())
         };
+    }
+}
+
+/// Writes `bytes` to COM1 without its handle (`\n` as `\r\n`), for a panic report whose normal
+/// path is unavailable (the handle's lock is held by the code the panic interrupted). Waits a
+/// bounded time for the transmitter per byte; does nothing when no UART answered at COM1.
+pub fn emergency_write_com1(bytes: &[u8]) {
+    if !COM1_PRESENT.load(Ordering::Acquire) {
+        return;
+    }
+    let mut status = ::x86_64::instructions::port::PortReadOnly::<u8>::new(COM1 + LSR);
+    let mut data = ::x86_64::instructions::port::PortWriteOnly::<u8>::new(COM1);
+    let mut send = |byte: u8| {
+        for _ in 0..100_000 {
+            // SAFETY: reading COM1's line status register has no side effects.
+            if unsafe { status.read() } & LSR_THR_EMPTY != 0 {
+                break;
+            }
+        }
+        // SAFETY: a UART answered at COM1 (flag above), and writing its transmit register only
+        // sends the byte. Racing the handle that owns the port costs interleaved output, not
+        // memory; the stop path, the only caller, runs when that handle's user never resumes.
+        unsafe { data.write(byte) };
+    };
+    for &byte in bytes {
+        if byte == b'\n' {
+            send(b'\r');
+        }
+        send(byte);
     }
 }

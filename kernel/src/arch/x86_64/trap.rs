@@ -15,18 +15,19 @@
 //!
 //! Dispatch:
 //! - #BP (`int3`): counts ([`breakpoint_count`]), logs one line, returns after the `int3`.
-//! - other vectors 0-31: print the fault report ([`exceptions::Report`]) and halt; test
-//!   kernels call `testing::runner::on_fault`, which ends the QEMU run.
+//! - other vectors 0-31: a [`exceptions::Snapshot`] of the frame goes to the fatal hook that
+//!   an upper layer registered with [`set_fatal_hook`] (the kernel's panic module prints the
+//!   report and halts, or ends the test run); without a hook the CPU halts.
 //! - vectors 32-255: the handler registered with [`set_handler`]; without one, log
 //!   `unexpected interrupt vector N` once per vector and return. Nothing here sends an EOI:
 //!   acknowledging the interrupt controller is the registered handler's job (a spurious APIC
 //!   vector must not be acknowledged at all).
 //!
-//! Console output from here: fatal reports use `print::panic_print`, which breaks a console
-//! lock the interrupted code may hold (that code never resumes). Non-fatal paths (`int3`, an
-//! unexpected vector) use the normal, locking `log`/`print`: every console lock is an
-//! `IrqMutex`, so a maskable interrupt cannot arrive while one is held on this CPU; an `int3`
-//! or `int n` placed inside console code would deadlock, so don't.
+//! This module never names the consoles (see docs/architecture.md, Layering): fatal reports
+//! are the hook's business. Non-fatal paths (`int3`, an unexpected vector) log through the
+//! `log` facade, whose backend takes the console locks: every console lock is an `IrqMutex`,
+//! so a maskable interrupt cannot arrive while one is held on this CPU; an `int3` or `int n`
+//! placed inside console code would deadlock, so don't.
 //!
 //! Assumptions, documented where they matter: all gates are interrupt gates (IF=0 in
 //! handlers), kernel mode only (no `swapgs` yet), no SSE/x87 state to save (the kernel target
@@ -35,14 +36,15 @@
 //! whose exception pushes an error code would desynchronise the frame; the gates are DPL 0, so
 //! only kernel code could do that, and it must not.
 
-use core::arch::{asm, naked_asm};
+use core::arch::naked_asm;
 use core::mem::offset_of;
-use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU64, Ordering};
 
 use ::x86_64::registers::control::Cr2;
 
 use super::{cpu, gdt, idt};
 use crate::exceptions::{self, BREAKPOINT, DOUBLE_FAULT, EXCEPTION_VECTORS, PAGE_FAULT};
+use crate::sync::HandlerSlot;
 
 /// Registers saved on trap entry, lowest address first: what `trap_common` pushed, then what
 /// the stub pushed, then what the CPU pushed. Handlers may change fields; `iretq` and the
@@ -272,16 +274,14 @@ pub fn stub_address(vector: u8) -> u64 {
 /// be short and must not block or allocate (see the module documentation).
 pub type Handler = fn(&mut TrapFrame);
 
-/// Registered handlers for vectors 32-255 (`Handler` cast to a pointer; null: none).
-static HANDLERS: [AtomicPtr<()>; 224] = [const { AtomicPtr::new(core::ptr::null_mut()) }; 224];
+/// Registered handlers for vectors 32-255.
+static HANDLERS: [HandlerSlot<Handler>; 224] = [const { HandlerSlot::new() }; 224];
 /// One bit per vector: an unexpected interrupt on it was logged already.
 static UNEXPECTED_SEEN: [AtomicU64; 4] = [const { AtomicU64::new(0) }; 4];
 /// Breakpoints taken so far.
 static BREAKPOINTS: AtomicU64 = AtomicU64::new(0);
-/// A fatal exception is being reported (a second one means the report itself faulted).
-static REPORTING: AtomicBool = AtomicBool::new(false);
 
-fn slot(vector: u8) -> &'static AtomicPtr<()> {
+fn slot(vector: u8) -> &'static HandlerSlot<Handler> {
     assert!(
         vector >= EXCEPTION_VECTORS,
         "vector {vector} is a CPU exception; only 32-255 take handlers"
@@ -294,7 +294,7 @@ fn slot(vector: u8) -> &'static AtomicPtr<()> {
 /// # Panics
 /// If `vector` is below 32: exceptions have fixed handling.
 pub fn set_handler(vector: u8, handler: Handler) {
-    slot(vector).store(handler as *mut (), Ordering::Release);
+    slot(vector).set(handler);
 }
 
 /// Removes the handler of `vector`; it is unexpected again.
@@ -302,7 +302,7 @@ pub fn set_handler(vector: u8, handler: Handler) {
 /// # Panics
 /// If `vector` is below 32.
 pub fn clear_handler(vector: u8) {
-    slot(vector).store(core::ptr::null_mut(), Ordering::Release);
+    slot(vector).clear();
 }
 
 /// Number of breakpoint exceptions handled so far.
@@ -328,60 +328,46 @@ extern "sysv64" fn trap_dispatch(frame: &mut TrapFrame) {
 
 /// Called for vectors without a handler, after logging (the interrupt controller uses it to
 /// acknowledge strays, which would otherwise block lower-priority vectors).
-static UNHANDLED_HOOK: AtomicPtr<()> = AtomicPtr::new(core::ptr::null_mut());
+static UNHANDLED_HOOK: HandlerSlot<fn(u8)> = HandlerSlot::new();
 
 /// Sets the function called with the vector number of every interrupt without a handler.
 pub fn set_unhandled_hook(hook: fn(u8)) {
-    UNHANDLED_HOOK.store(hook as *mut (), Ordering::Release);
+    UNHANDLED_HOOK.set(hook);
 }
 
 fn interrupt(vector: u8, frame: &mut TrapFrame) {
-    let raw = HANDLERS[usize::from(vector - EXCEPTION_VECTORS)].load(Ordering::Acquire);
-    if raw.is_null() {
-        let bit = 1u64 << (vector % 64);
-        let seen = UNEXPECTED_SEEN[usize::from(vector / 64)].fetch_or(bit, Ordering::Relaxed);
-        if seen & bit == 0 {
-            log::warn!("unexpected interrupt vector {vector} (no handler; ignored)");
-        }
-        let hook = UNHANDLED_HOOK.load(Ordering::Acquire);
-        if !hook.is_null() {
-            // SAFETY: only `set_unhandled_hook` stores non-null values, all `fn(u8)` pointers.
-            let hook = unsafe { core::mem::transmute::<*mut (), fn(u8)>(hook) };
-            hook(vector);
-        }
-        return;
+    if let Some(handler) = HANDLERS[usize::from(vector - EXCEPTION_VECTORS)].get() {
+        return handler(frame);
     }
-    // SAFETY: `set_handler` is the only writer of non-null values, and it stores `Handler`
-    // function pointers cast to `*mut ()`; the cast back restores the same pointer type.
-    let handler = unsafe { core::mem::transmute::<*mut (), Handler>(raw) };
-    handler(frame);
+    let bit = 1u64 << (vector % 64);
+    let seen = UNEXPECTED_SEEN[usize::from(vector / 64)].fetch_or(bit, Ordering::Relaxed);
+    if seen & bit == 0 {
+        log::warn!("unexpected interrupt vector {vector} (no handler; ignored)");
+    }
+    if let Some(hook) = UNHANDLED_HOOK.get() {
+        hook(vector);
+    }
 }
 
-/// Reports a fatal exception and stops (test kernels: ends the run through the test runner).
+/// What runs for a fatal exception: reports the [`exceptions::Snapshot`] and never returns.
+pub type FatalHook = fn(&exceptions::Snapshot) -> !;
+
+/// The fatal-exception report, registered by the layer that owns the consoles.
+static FATAL_HOOK: HandlerSlot<FatalHook> = HandlerSlot::new();
+
+/// Sets the function that reports a fatal exception (and then halts or ends the test run).
+/// Until one is set, a fatal exception halts without a word.
+pub fn set_fatal_hook(hook: FatalHook) {
+    FATAL_HOOK.set(hook);
+}
+
+/// Hands a fatal exception to the registered report; halts without one.
 fn fatal(frame: &TrapFrame, cr2: Option<u64>) -> ! {
-    let vector = frame.vector();
-    if REPORTING.swap(true, Ordering::SeqCst) {
-        // The report itself faulted: say the least possible, serial only.
-        let mut line: heapless::String<96> = heapless::String::new();
-        let _ = core::fmt::Write::write_fmt(
-            &mut line,
-            format_args!("\n!!! CPU exception {vector} while reporting a CPU exception; halting\n"),
-        );
-        crate::serial::panic_write(line.as_bytes());
-        #[cfg(feature = "ktest")]
-        super::qemu::exit(super::qemu::ExitCode::Failure);
-        #[cfg(not(feature = "ktest"))]
-        cpu::halt_forever();
-    }
     let snapshot = frame.snapshot(cr2);
-    crate::print::panic_print(format_args!(
-        "\n{}",
-        exceptions::Report::new(&snapshot).with_colour()
-    ));
-    #[cfg(feature = "ktest")]
-    crate::testing::runner::on_fault(vector, exceptions::name(vector));
-    #[cfg(not(feature = "ktest"))]
-    cpu::halt_forever()
+    match FATAL_HOOK.get() {
+        Some(report) => report(&snapshot),
+        None => cpu::halt_forever(),
+    }
 }
 
 /// Loads the kernel's GDT, TSS and IDT, with the built-in IST stacks. Call once, early; the
@@ -393,9 +379,8 @@ pub fn init() {
 }
 
 /// Like [`init`], with the given IST stacks. Only the first call has an effect: the TSS never
-/// changes after it is loaded. For guard-paged stacks, call this instead of [`init`] once the
-/// memory module can allocate them, e.g. with `s = memory::alloc_stack(32 * 1024)?` per slot:
-/// `IstStack { top: s.top, size: s.top - s.bottom }`.
+/// changes after it is loaded. Guard-paged stacks can replace the built-in ones later, with
+/// [`gdt::switch_ist_stacks`].
 ///
 /// # Safety
 /// As for [`gdt::init`]: each stack must be mapped, writable, 16-byte aligned at its top and
@@ -416,12 +401,14 @@ pub unsafe fn init_with_stacks(stacks: gdt::IstStacks) {
     }
 }
 
-/// Vector reserved for [`bench_int_roundtrip`].
+/// Vector reserved for [`bench_int_roundtrip`] (test kernels only).
+#[cfg(feature = "ktest")]
 pub const BENCH_VECTOR: u8 = 0xf0;
 
 /// Average TSC cycles of one `int` to a registered no-op handler and back (stub, register
 /// save, dispatch, restore, `iretq`), over `iterations` (at least 1). Registers a handler on
-/// [`BENCH_VECTOR`].
+/// [`BENCH_VECTOR`]. Test kernels only: the production trap path carries no benchmark.
+#[cfg(feature = "ktest")]
 pub fn bench_int_roundtrip(iterations: u64) -> u64 {
     set_handler(BENCH_VECTOR, |_| {});
     let iterations = iterations.max(1);
@@ -429,7 +416,7 @@ pub fn bench_int_roundtrip(iterations: u64) -> u64 {
         // SAFETY: BENCH_VECTOR has a present gate and a registered no-op handler; the trap
         // path restores every register and RFLAGS. No `nostack`: the CPU pushes the frame on
         // this stack (the target has no red zone).
-        unsafe { asm!("int {v}", v = const BENCH_VECTOR) };
+        unsafe { core::arch::asm!("int {v}", v = const BENCH_VECTOR) };
     };
     // Warm the caches and TLB first.
     for _ in 0..16 {
@@ -441,6 +428,3 @@ pub fn bench_int_roundtrip(iterations: u64) -> u64 {
     }
     cpu::rdtsc().wrapping_sub(start) / iterations
 }
-
-#[cfg(feature = "ktest")]
-mod ktests;
