@@ -149,6 +149,8 @@ const fn entry_base(inside: u64, level: u8, index: usize) -> u64 {
 pub struct PageTables {
     root: PhysFrame,
     features: Features,
+    /// Whether unmapping keeps PDPTs that become empty (see [`PageTables::pin_pdpts`]).
+    pinned_pdpts: bool,
 }
 
 impl PageTables {
@@ -162,12 +164,32 @@ impl PageTables {
         features: Features,
     ) -> Result<Self, MapError> {
         let root = new_table(env)?;
-        Ok(PageTables { root, features })
+        Ok(PageTables {
+            root,
+            features,
+            pinned_pdpts: false,
+        })
     }
 
     /// The hierarchy rooted at `root` (for example the one in CR3), as it is.
     pub const fn from_root(root: PhysFrame, features: Features) -> Self {
-        PageTables { root, features }
+        PageTables {
+            root,
+            features,
+            pinned_pdpts: false,
+        }
+    }
+
+    /// From now on, [`PageTables::unmap`] keeps a PDPT (and its PML4 entry) when the range
+    /// leaves it empty, so the top level never changes: a kernel whose every address space
+    /// shares the PML4 entries of its half can then edit that half in one place.
+    pub fn pin_pdpts(&mut self) {
+        self.pinned_pdpts = true;
+    }
+
+    /// Whether emptied PDPTs are kept.
+    pub const fn pdpts_pinned(&self) -> bool {
+        self.pinned_pdpts
     }
 
     /// The PML4 frame (the CR3 value, with PCID 0 and no flags).
@@ -372,7 +394,7 @@ impl PageTables {
         let last = virt + (len - 1);
         check_mapped(env, self.root, 4, virt, last)?;
         self.split_edges(env, virt, len)?;
-        clear(env, self.root, 4, virt, last)?;
+        clear(env, self.root, 4, virt, last, self.pinned_pdpts)?;
         Ok(Flush::new(virt, len))
     }
 
@@ -700,13 +722,15 @@ fn check_mapped<M: PhysMemory + ?Sized>(
     Ok(())
 }
 
-/// Unmaps `[first, last]` in the table at `level`; returns whether the table is now empty.
+/// Unmaps `[first, last]` in the table at `level`; returns whether the table is now empty and
+/// may be freed (never for the root, nor for a PDPT when `keep_pdpts`).
 fn clear<E: PhysMemory + FrameSource + ?Sized>(
     env: &mut E,
     table: PhysFrame,
     level: u8,
     first: u64,
     last: u64,
+    keep_pdpts: bool,
 ) -> Result<bool, MapError> {
     for i in table_index(first, level)..=table_index(last, level) {
         let e = Entry(env.read_entry(table, i));
@@ -725,12 +749,12 @@ fn clear<E: PhysMemory + FrameSource + ?Sized>(
         } else {
             e.table()
         };
-        if clear(env, child, level - 1, sub_first, sub_last)? {
+        if clear(env, child, level - 1, sub_first, sub_last, keep_pdpts)? {
             env.write_entry(table, i, 0);
             env.deallocate_frame(child);
         }
     }
-    Ok(level < 4 && is_empty(env, table))
+    Ok(level < 4 && !(level == 3 && keep_pdpts) && is_empty(env, table))
 }
 
 /// Rewrites the leaves of `[first, last]` in the table at `level` with `flags`.

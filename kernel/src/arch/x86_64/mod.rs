@@ -13,6 +13,7 @@ pub mod framebuffer;
 pub mod gdt;
 pub mod idt;
 pub mod paging;
+pub mod pat;
 pub mod pic;
 pub mod pit;
 pub mod pmtimer;
