@@ -143,8 +143,18 @@ extern "sysv64" fn continue_boot() -> ! {
     }
 
     summary(info, time::tsc_hz());
-    if let Some(build) = memory::build_report() {
-        info!("{build}");
+    if let Some(b) = memory::build_report() {
+        let us = |cycles| time::cycles_to_nanos(cycles, time::tsc_hz()) / 1000;
+        info!(
+            "memory: kernel page tables in {} us, {} frames (HHDM of {} MiB: {} frames, {} pages, \
+             {} us)",
+            us(b.cycles),
+            b.frames,
+            b.hhdm_bytes >> 20,
+            b.hhdm_frames,
+            if b.huge_1g { "1 GiB" } else { "2 MiB" },
+            us(b.hhdm_cycles)
+        );
     }
     info!("{reclaimed}");
     if reclaimed.acpi_kept > 0 {

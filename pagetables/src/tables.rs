@@ -271,8 +271,20 @@ impl PageTables {
             allow_1g: self.features.huge_1g,
         };
         for apply in [false, true] {
+            // The table the last step's leaf went into, with the virtual span it covers: the
+            // next step of the same size inside that span goes straight there (the walk down
+            // would read the same entries, and their user bits are already set).
+            let mut cursor: Option<(u64, u8, PhysFrame)> = None;
             for step in steps.clone() {
-                self.map_step(env, self.root, 4, step, flags, apply)?;
+                let level = step.size.level();
+                let base = step.virt & !(entry_span(level + 1) - 1);
+                let found = match cursor {
+                    Some((b, l, table)) if l == level && b == base => {
+                        self.map_step(env, table, level, step, flags, apply)?
+                    }
+                    _ => self.map_step(env, self.root, 4, step, flags, apply)?,
+                };
+                cursor = found.map(|table| (base, level, table));
             }
         }
         Ok(Flush::new(virt, len))
@@ -483,7 +495,7 @@ impl PageTables {
     }
 
     /// Maps (or, with `apply == false`, only checks) one step in the table at `table`, which
-    /// sits at `level`.
+    /// sits at `level`. Returns the table at the step's own level when the walk reached it.
     fn map_step<E: PhysMemory + FrameSource + ?Sized>(
         &mut self,
         env: &mut E,
@@ -492,7 +504,7 @@ impl PageTables {
         step: Step,
         flags: MapFlags,
         apply: bool,
-    ) -> Result<(), MapError> {
+    ) -> Result<Option<PhysFrame>, MapError> {
         let index = table_index(step.virt, level);
         let entry = Entry(env.read_entry(table, index));
 
@@ -501,14 +513,14 @@ impl PageTables {
                 if apply {
                     env.write_entry(table, index, Entry::leaf(step.phys, flags, step.size).0);
                 }
-                return Ok(());
+                return Ok(Some(table));
             }
             if entry.is_leaf_at(level) {
-                return check_agrees(entry, level, step, flags);
+                return check_agrees(entry, level, step, flags).map(|()| Some(table));
             }
             // A table from an earlier, finer mapping hangs here: fill it at the next size down.
             let Some(sub) = PageSize::from_level(level - 1) else {
-                return Ok(()); // unreachable: level-1 entries are always leaves
+                return Ok(Some(table)); // unreachable: level-1 entries are always leaves
             };
             if apply {
                 mark_user(env, table, index, entry, flags);
@@ -524,13 +536,13 @@ impl PageTables {
                 };
                 self.map_step(env, child, level - 1, sub_step, flags, apply)?;
             }
-            return Ok(());
+            return Ok(Some(table));
         }
 
         // Above the step's level.
         if !entry.is_present() {
             if !apply {
-                return Ok(()); // nothing mapped below, so nothing to conflict with
+                return Ok(None); // nothing mapped below, so nothing to conflict with
             }
             let child = new_table(env)?;
             env.write_entry(
@@ -541,7 +553,7 @@ impl PageTables {
             return self.map_step(env, child, level - 1, step, flags, apply);
         }
         if entry.is_leaf_at(level) {
-            return check_agrees(entry, level, step, flags);
+            return check_agrees(entry, level, step, flags).map(|()| None);
         }
         if apply {
             mark_user(env, table, index, entry, flags);

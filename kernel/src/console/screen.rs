@@ -1,8 +1,8 @@
 //! The kernel's screen: one global [`Console`] on the framebuffer or the VGA text buffer.
 //!
 //! [`init`] picks the backend from the boot information: the loader's framebuffer when there
-//! is one (drawn through its HHDM address, which every base revision maps), otherwise the VGA
-//! text buffer at physical 0xb8000, mapped by the kernel itself (the HHDM need not cover it)
+//! is one (mapped write-combining by the memory module: the kernel's HHDM covers RAM only),
+//! otherwise the VGA text buffer at physical 0xb8000, mapped uncached by the kernel as well,
 //! with the cursor moved through the CRTC ports.
 //!
 //! The console lock disables interrupts while held. Drawing is throttled: changes are drawn at

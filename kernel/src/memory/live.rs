@@ -385,23 +385,6 @@ impl core::fmt::Display for ReclaimReport {
     }
 }
 
-impl core::fmt::Display for BuildReport {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        let us = |c| crate::time::cycles_to_nanos(c, crate::time::tsc_hz()) / 1000;
-        write!(
-            f,
-            "memory: kernel page tables in {} us, {} frames ({} for the HHDM of {} MiB, {} pages, \
-             {} us)",
-            us(self.cycles),
-            self.frames,
-            self.hhdm_frames,
-            self.hhdm_bytes >> 20,
-            if self.huge_1g { "1 GiB" } else { "2 MiB" },
-            us(self.hhdm_cycles)
-        )
-    }
-}
-
 /// How long the tables took and how many frames they use.
 pub fn build_report() -> Option<BuildReport> {
     STATE.lock().as_ref().map(|s| s.build)
@@ -885,17 +868,29 @@ pub fn bench_table_build(info: &BootInfo) -> Option<(u64, u64, u64)> {
 }
 
 /// Average TSC cycles of one allocate + free pair of `2^order` frames, over `pairs` pairs, on
-/// the allocator directly (one lock for the whole run).
+/// the allocator directly (one lock for the whole run). With `neighbour`, one block of the
+/// order stays allocated meanwhile, so each pair takes and returns its free buddy without
+/// splitting or merging (the common case on a used machine); without, every pair splits a
+/// large free block down and merges it back up (the worst case, on an idle allocator).
 #[cfg(feature = "ktest")]
-pub fn bench_frame_pairs(order: usize, pairs: u64) -> Option<u64> {
+pub fn bench_frame_pairs(order: usize, pairs: u64, neighbour: bool) -> Option<u64> {
     let mut guard = STATE.lock();
     let buddy = &mut guard.as_mut()?.buddy;
+    let held = if neighbour {
+        Some(buddy.allocate_order(order)?)
+    } else {
+        None
+    };
     let start = rdtsc();
     for _ in 0..pairs {
         let f = buddy.allocate_order(order)?;
         buddy.free_order(f, order).ok()?;
     }
-    Some(rdtsc().wrapping_sub(start) / pairs.max(1))
+    let cycles = rdtsc().wrapping_sub(start) / pairs.max(1);
+    if let Some(held) = held {
+        buddy.free_order(held, order).ok()?;
+    }
+    Some(cycles)
 }
 
 #[cfg(feature = "ktest")]
