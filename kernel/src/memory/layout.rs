@@ -181,6 +181,7 @@ impl Area {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     fn r(base: u64, length: u64, kind: MemoryKind) -> MemoryRegion {
         MemoryRegion { base, length, kind }
@@ -299,5 +300,40 @@ mod tests {
         assert_eq!(a.claim(0x10_0000, 0x1000, 0), None, "full");
         assert_eq!(a.claim(0xfc000, 0x1000, 0), Some(0x1000_4000));
         assert_eq!(a.claim(0x1000, 0x1000, 0), None);
+    }
+
+    fn kind() -> impl Strategy<Value = MemoryKind> {
+        (0u64..9).prop_map(MemoryKind::from_raw)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// Whatever the map: sorted, disjoint, never touching, page-aligned ranges below the
+        /// limit that cover a page exactly when an HHDM kind overlaps it.
+        #[test]
+        fn hhdm_ranges_cover_exactly_the_ram_pages(
+            map in proptest::collection::vec(
+                (0u64..1 << 24, 0u64..1 << 22, kind()).prop_map(|(b, l, k)| r(b, l, k)),
+                0..24,
+            ),
+            limit_pages in 1u64..(1 << 12),
+        ) {
+            let limit = limit_pages * PAGE_SIZE_4K;
+            let ranges = hhdm_ranges(&map, limit);
+            for w in ranges.windows(2) {
+                prop_assert!(w[0].1 < w[1].0, "{:x?}", ranges);
+            }
+            for &(s, e) in &ranges {
+                prop_assert!(s < e && s % PAGE_SIZE_4K == 0 && e % PAGE_SIZE_4K == 0 && e <= limit);
+            }
+            for page in (0..(1 << 24) + (1 << 22)).step_by(PAGE_SIZE_4K as usize) {
+                let ram = page < limit && map.iter().any(|m| {
+                    in_hhdm(m.kind) && m.length > 0 && m.base < page + PAGE_SIZE_4K && page < m.end()
+                });
+                let covered = ranges.iter().any(|&(s, e)| s <= page && page < e);
+                prop_assert_eq!(ram, covered, "page {:#x}", page);
+            }
+        }
     }
 }

@@ -872,10 +872,25 @@ pub fn bench_table_build(info: &BootInfo) -> Option<(u64, u64, u64)> {
 /// order stays allocated meanwhile, so each pair takes and returns its free buddy without
 /// splitting or merging (the common case on a used machine); without, every pair splits a
 /// large free block down and merges it back up (the worst case, on an idle allocator).
+/// `full_checks` as in [`BuddyAllocator::set_full_checks`] (production kernels run without).
 #[cfg(feature = "ktest")]
-pub fn bench_frame_pairs(order: usize, pairs: u64, neighbour: bool) -> Option<u64> {
+pub fn bench_frame_pairs(
+    order: usize,
+    pairs: u64,
+    neighbour: bool,
+    full_checks: bool,
+) -> Option<u64> {
     let mut guard = STATE.lock();
     let buddy = &mut guard.as_mut()?.buddy;
+    let checks = buddy.full_checks();
+    buddy.set_full_checks(full_checks);
+    let cycles = frame_pairs(buddy, order, pairs, neighbour);
+    buddy.set_full_checks(checks);
+    cycles
+}
+
+#[cfg(feature = "ktest")]
+fn frame_pairs(buddy: &mut Buddy, order: usize, pairs: u64, neighbour: bool) -> Option<u64> {
     let held = if neighbour {
         Some(buddy.allocate_order(order)?)
     } else {

@@ -86,7 +86,7 @@ fn extra() -> heapless::Vec<(&'static str, u64, &'static str), 24> {
 /// The kernel's page tables and frame allocator: the boot's build (cold: under TCG it also
 /// pays for translating the code), the same build again into scratch tables (median of 9),
 /// the HHDM's table frames, and allocate + free pairs.
-fn memory() -> heapless::Vec<(&'static str, u64, &'static str), 9> {
+fn memory() -> heapless::Vec<(&'static str, u64, &'static str), 10> {
     use crate::memory;
     let mut out = heapless::Vec::new();
     let us = |cycles| time::cycles_to_nanos(cycles, time::tsc_hz()) / 1000;
@@ -110,14 +110,17 @@ fn memory() -> heapless::Vec<(&'static str, u64, &'static str), 9> {
         builds.sort_unstable_by_key(|b| b.1);
         let _ = out.push(("hhdm_build", us(builds[4].1), "us"));
     }
-    if let Some(c) = memory::bench_frame_pairs(0, 100_000, true) {
-        let _ = out.push(("frame_alloc_free_pair", c, "cycles"));
-    }
-    if let Some(c) = memory::bench_frame_pairs(9, 100_000, true) {
-        let _ = out.push(("frame_alloc_free_pair_order9", c, "cycles"));
-    }
-    if let Some(c) = memory::bench_frame_pairs(0, 10_000, false) {
-        let _ = out.push(("frame_alloc_free_pair_split_merge", c, "cycles"));
+    // As the production kernel runs (double frees refused when the block itself is free).
+    let figures = [
+        ("frame_alloc_free_pair", 0, true, false),
+        ("frame_alloc_free_pair_order9", 9, true, false),
+        ("frame_alloc_free_pair_split_merge", 0, false, false),
+        ("frame_alloc_free_pair_full_checks", 0, true, true),
+    ];
+    for (name, order, neighbour, full) in figures {
+        if let Some(c) = memory::bench_frame_pairs(order, 100_000, neighbour, full) {
+            let _ = out.push((name, c, "cycles"));
+        }
     }
     out
 }
