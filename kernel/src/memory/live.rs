@@ -870,8 +870,8 @@ pub fn bench_table_build(info: &BootInfo) -> Option<(u64, u64, u64)> {
 /// Average TSC cycles of one allocate + free pair of `2^order` frames, over `pairs` pairs, on
 /// the allocator directly (one lock for the whole run). With `neighbour`, one block of the
 /// order stays allocated meanwhile, so each pair takes and returns its free buddy without
-/// splitting or merging (the common case on a used machine); without, every pair splits a
-/// large free block down and merges it back up (the worst case, on an idle allocator).
+/// splitting or merging (the common case on a used machine); without, a pair may split a
+/// larger free block and merge it back.
 /// `full_checks` as in [`BuddyAllocator::set_full_checks`] (production kernels run without).
 #[cfg(feature = "ktest")]
 pub fn bench_frame_pairs(

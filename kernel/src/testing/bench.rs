@@ -114,7 +114,6 @@ fn memory() -> heapless::Vec<(&'static str, u64, &'static str), 10> {
     let figures = [
         ("frame_alloc_free_pair", 0, true, false),
         ("frame_alloc_free_pair_order9", 9, true, false),
-        ("frame_alloc_free_pair_split_merge", 0, false, false),
         ("frame_alloc_free_pair_full_checks", 0, true, true),
     ];
     for (name, order, neighbour, full) in figures {
