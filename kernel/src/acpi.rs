@@ -14,16 +14,16 @@ use acpi::{AcpiError, AcpiTables};
 use crate::arch::acpi::{self as tables, TableMapper};
 use crate::arch::paging::Window;
 use crate::interrupts::routing::{InterruptInfo, IoApicInfo, Override};
-use crate::memory::{self, Cache};
+use crate::memory;
 
-/// Maps an ACPI table write-back into the kernel's physical window (the `arch::acpi` handler
-/// checks the result).
+/// Maps an ACPI table write-back and read-only into the kernel's physical window (the
+/// `arch::acpi` handler checks the result).
 ///
 /// # Panics
 /// Without frames for the mapping: the crate's handler cannot report failure, and during boot
 /// there is nothing sensible to continue with.
 fn map_table(phys: u64, len: u64) -> Window {
-    match memory::map_physical(phys, len, Cache::WriteBack) {
+    match memory::map_readonly(phys, len) {
         Ok(window) => window,
         Err(e) => panic!("cannot map ACPI memory at {phys:#x}+{len:#x}: {e}"),
     }

@@ -49,7 +49,59 @@ pub fn start(entry_tsc: u64) -> ! {
             warn!("no working PIT and no TSC rate in CPUID; trying the ACPI PM timer next")
         }
     }
+    // The kernel's own page tables (HHDM, W^X image, area slots), built while the loader's
+    // are still active; then tables and stack switch in one step.
     memory::init(info);
+    let stack = match memory::alloc_stack("boot CPU kernel stack", KERNEL_STACK_SIZE) {
+        Ok(stack) => stack,
+        Err(e) => panic!("cannot allocate the kernel stack: {e}"),
+    };
+    // `continue_boot` never returns, so nothing on the loader's stack is used again.
+    memory::enter(stack, continue_boot)
+}
+
+/// Guard-paged stacks for the double-fault, NMI and machine-check handlers.
+fn guarded_ist_stacks() -> Result<[memory::Stack; 3], memory::MapError> {
+    Ok([
+        memory::alloc_stack("double-fault IST stack", 32 * 1024)?,
+        memory::alloc_stack("NMI IST stack", 16 * 1024)?,
+        memory::alloc_stack("machine-check IST stack", 16 * 1024)?,
+    ])
+}
+
+/// The boot log's account of the CPU protections: what is on, what the CPU lacks.
+fn log_protections(features: &arch::cpu::CpuFeatures) {
+    use arch::cpu::Protection;
+    let mut on: heapless::String<64> = heapless::String::new();
+    let mut missing: heapless::String<64> = heapless::String::new();
+    for p in Protection::ALL {
+        let list = if p.is_on() {
+            &mut on
+        } else if !p.supported(features) {
+            &mut missing
+        } else {
+            // Supported but off: a kernel bug, reported loudly.
+            warn!("cpu: {} is supported but did not turn on", p.name());
+            continue;
+        };
+        if !list.is_empty() {
+            let _ = list.push(' ');
+        }
+        let _ = list.push_str(p.name());
+    }
+    info!(
+        "cpu: protections {} on; missing: {}",
+        if on.is_empty() { "none" } else { &on },
+        if missing.is_empty() { "none" } else { &missing }
+    );
+}
+
+/// Second half of the boot, on the kernel's own stack.
+extern "sysv64" fn continue_boot() -> ! {
+    let info = boot::boot_info();
+    // On the kernel's own tables and stack: CPU protections (PGE now that the kernel half is
+    // global), guard-paged interrupt stacks, then the loader's memory joins the free frames.
+    let features = arch::cpu::enable_protections();
     // The IST stacks loaded with the traps are static; give them guard pages now.
     match guarded_ist_stacks() {
         Ok([double_fault, nmi, machine_check]) => {
@@ -57,27 +109,7 @@ pub fn start(entry_tsc: u64) -> ! {
         }
         Err(e) => warn!("interrupt stacks stay without guard pages: {e}"),
     }
-    // Leave the loader's stack (bootloader-reclaimable, no guard page) for our own.
-    let stack = match memory::alloc_stack(KERNEL_STACK_SIZE) {
-        Ok(stack) => stack,
-        Err(e) => panic!("cannot allocate the kernel stack: {e}"),
-    };
-    // `continue_boot` never returns, so nothing on the loader's stack is used again.
-    arch::paging::switch_stack(stack, continue_boot)
-}
-
-/// Guard-paged stacks for the double-fault, NMI and machine-check handlers.
-fn guarded_ist_stacks() -> Result<[memory::Stack; 3], memory::MapError> {
-    Ok([
-        memory::alloc_stack(32 * 1024)?,
-        memory::alloc_stack(16 * 1024)?,
-        memory::alloc_stack(16 * 1024)?,
-    ])
-}
-
-/// Second half of the boot, on the kernel's own stack.
-extern "sysv64" fn continue_boot() -> ! {
-    let info = boot::boot_info();
+    let reclaimed = memory::reclaim(info);
     crate::print!("{}", console::screen::banner());
     // Pin the title bar: only rows 2-25 scroll (screen only; a serial terminal keeps its own
     // scrolling).
@@ -111,6 +143,27 @@ extern "sysv64" fn continue_boot() -> ! {
     }
 
     summary(info, time::tsc_hz());
+    if let Some(b) = memory::build_report() {
+        let us = |cycles| time::cycles_to_nanos(cycles, time::tsc_hz()) / 1000;
+        info!(
+            "memory: kernel page tables in {} us, {} frames (HHDM of {} MiB: {} frames, {} pages, \
+             {} us)",
+            us(b.cycles),
+            b.frames,
+            b.hhdm_bytes >> 20,
+            b.hhdm_frames,
+            if b.huge_1g { "1 GiB" } else { "2 MiB" },
+            us(b.hhdm_cycles)
+        );
+    }
+    info!("{reclaimed}");
+    if reclaimed.acpi_kept > 0 {
+        info!(
+            "memory: {} KiB ACPI-reclaimable kept: the tables are read again after boot",
+            reclaimed.acpi_kept / 1024
+        );
+    }
+    log_protections(&features);
 
     // Without a working PIT, the ACPI PM timer is the reference clock (ACPI is readable now).
     if time::tsc_source() != time::TscSource::Pit

@@ -149,6 +149,8 @@ const fn entry_base(inside: u64, level: u8, index: usize) -> u64 {
 pub struct PageTables {
     root: PhysFrame,
     features: Features,
+    /// Whether unmapping keeps PDPTs that become empty (see [`PageTables::pin_pdpts`]).
+    pinned_pdpts: bool,
 }
 
 impl PageTables {
@@ -162,12 +164,32 @@ impl PageTables {
         features: Features,
     ) -> Result<Self, MapError> {
         let root = new_table(env)?;
-        Ok(PageTables { root, features })
+        Ok(PageTables {
+            root,
+            features,
+            pinned_pdpts: false,
+        })
     }
 
     /// The hierarchy rooted at `root` (for example the one in CR3), as it is.
     pub const fn from_root(root: PhysFrame, features: Features) -> Self {
-        PageTables { root, features }
+        PageTables {
+            root,
+            features,
+            pinned_pdpts: false,
+        }
+    }
+
+    /// From now on, [`PageTables::unmap`] keeps a PDPT (and its PML4 entry) when the range
+    /// leaves it empty, so the top level never changes: a kernel whose every address space
+    /// shares the PML4 entries of its half can then edit that half in one place.
+    pub fn pin_pdpts(&mut self) {
+        self.pinned_pdpts = true;
+    }
+
+    /// Whether emptied PDPTs are kept.
+    pub const fn pdpts_pinned(&self) -> bool {
+        self.pinned_pdpts
     }
 
     /// The PML4 frame (the CR3 value, with PCID 0 and no flags).
@@ -249,8 +271,20 @@ impl PageTables {
             allow_1g: self.features.huge_1g,
         };
         for apply in [false, true] {
+            // The table the last step's leaf went into, with the virtual span it covers: the
+            // next step of the same size inside that span goes straight there (the walk down
+            // would read the same entries, and their user bits are already set).
+            let mut cursor: Option<(u64, u8, PhysFrame)> = None;
             for step in steps.clone() {
-                self.map_step(env, self.root, 4, step, flags, apply)?;
+                let level = step.size.level();
+                let base = step.virt & !(entry_span(level + 1) - 1);
+                let found = match cursor {
+                    Some((b, l, table)) if l == level && b == base => {
+                        self.map_step(env, table, level, step, flags, apply)?
+                    }
+                    _ => self.map_step(env, self.root, 4, step, flags, apply)?,
+                };
+                cursor = found.map(|table| (base, level, table));
             }
         }
         Ok(Flush::new(virt, len))
@@ -372,7 +406,7 @@ impl PageTables {
         let last = virt + (len - 1);
         check_mapped(env, self.root, 4, virt, last)?;
         self.split_edges(env, virt, len)?;
-        clear(env, self.root, 4, virt, last)?;
+        clear(env, self.root, 4, virt, last, self.pinned_pdpts)?;
         Ok(Flush::new(virt, len))
     }
 
@@ -461,7 +495,7 @@ impl PageTables {
     }
 
     /// Maps (or, with `apply == false`, only checks) one step in the table at `table`, which
-    /// sits at `level`.
+    /// sits at `level`. Returns the table at the step's own level when the walk reached it.
     fn map_step<E: PhysMemory + FrameSource + ?Sized>(
         &mut self,
         env: &mut E,
@@ -470,7 +504,7 @@ impl PageTables {
         step: Step,
         flags: MapFlags,
         apply: bool,
-    ) -> Result<(), MapError> {
+    ) -> Result<Option<PhysFrame>, MapError> {
         let index = table_index(step.virt, level);
         let entry = Entry(env.read_entry(table, index));
 
@@ -479,14 +513,14 @@ impl PageTables {
                 if apply {
                     env.write_entry(table, index, Entry::leaf(step.phys, flags, step.size).0);
                 }
-                return Ok(());
+                return Ok(Some(table));
             }
             if entry.is_leaf_at(level) {
-                return check_agrees(entry, level, step, flags);
+                return check_agrees(entry, level, step, flags).map(|()| Some(table));
             }
             // A table from an earlier, finer mapping hangs here: fill it at the next size down.
             let Some(sub) = PageSize::from_level(level - 1) else {
-                return Ok(()); // unreachable: level-1 entries are always leaves
+                return Ok(Some(table)); // unreachable: level-1 entries are always leaves
             };
             if apply {
                 mark_user(env, table, index, entry, flags);
@@ -502,13 +536,13 @@ impl PageTables {
                 };
                 self.map_step(env, child, level - 1, sub_step, flags, apply)?;
             }
-            return Ok(());
+            return Ok(Some(table));
         }
 
         // Above the step's level.
         if !entry.is_present() {
             if !apply {
-                return Ok(()); // nothing mapped below, so nothing to conflict with
+                return Ok(None); // nothing mapped below, so nothing to conflict with
             }
             let child = new_table(env)?;
             env.write_entry(
@@ -519,7 +553,7 @@ impl PageTables {
             return self.map_step(env, child, level - 1, step, flags, apply);
         }
         if entry.is_leaf_at(level) {
-            return check_agrees(entry, level, step, flags);
+            return check_agrees(entry, level, step, flags).map(|()| None);
         }
         if apply {
             mark_user(env, table, index, entry, flags);
@@ -700,13 +734,15 @@ fn check_mapped<M: PhysMemory + ?Sized>(
     Ok(())
 }
 
-/// Unmaps `[first, last]` in the table at `level`; returns whether the table is now empty.
+/// Unmaps `[first, last]` in the table at `level`; returns whether the table is now empty and
+/// may be freed (never for the root, nor for a PDPT when `keep_pdpts`).
 fn clear<E: PhysMemory + FrameSource + ?Sized>(
     env: &mut E,
     table: PhysFrame,
     level: u8,
     first: u64,
     last: u64,
+    keep_pdpts: bool,
 ) -> Result<bool, MapError> {
     for i in table_index(first, level)..=table_index(last, level) {
         let e = Entry(env.read_entry(table, i));
@@ -725,12 +761,12 @@ fn clear<E: PhysMemory + FrameSource + ?Sized>(
         } else {
             e.table()
         };
-        if clear(env, child, level - 1, sub_first, sub_last)? {
+        if clear(env, child, level - 1, sub_first, sub_last, keep_pdpts)? {
             env.write_entry(table, i, 0);
             env.deallocate_frame(child);
         }
     }
-    Ok(level < 4 && is_empty(env, table))
+    Ok(level < 4 && !(level == 3 && keep_pdpts) && is_empty(env, table))
 }
 
 /// Rewrites the leaves of `[first, last]` in the table at `level` with `flags`.

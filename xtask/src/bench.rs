@@ -6,8 +6,11 @@
 //! 2. Boot: wall time from starting QEMU to the kernel's `boot: ready` line with the bundled
 //!    loader (OVMF under TCG dominates it), and the kernel's own entry-to-ready time, each the
 //!    median of several boots.
-//! 3. In-kernel: the test kernel booted with `kbench` prints `bench:` lines of its own
-//!    measurements (interrupt round trips and the like), which are passed through.
+//! 3. In-kernel: the test kernel booted with `ktest=bench` prints `bench:` lines of its own
+//!    measurements (interrupt round trips, frame allocation and the like), which are passed
+//!    through. The page-table figures depend on the machine's memory and CPU, so they are
+//!    named with the RAM size (`hhdm_table_frames_512M`), and two more boots with 16 GiB add
+//!    them for 1 GiB pages (`-cpu max`, `_16G`) and for 2 MiB pages (`-cpu qemu64`, `_16G_2M`).
 //!
 //! Output contract (design.md): `bench: <name>: <value> <unit>` and `ratio: <name>: <value>`.
 
@@ -27,18 +30,19 @@ fn median(mut v: Vec<f64>) -> f64 {
     v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
-/// Boots `kernel` with `cmdline` and returns (wall ms to `boot: ready`, serial log).
+/// Boots `kernel` with `cmdline` on `knobs` and returns (wall ms to `boot: ready`, serial log).
 fn boot_once(
     kernel: &std::path::Path,
     efi: &std::path::Path,
     cmdline: &str,
     wait_exit: bool,
+    knobs: Knobs,
 ) -> Result<(f64, String)> {
     let dir = images::build_dir().join("bench");
     let conf = images::project_conf(Some(cmdline), Some(false))?;
     let img = images::esp_disk(&dir, efi, kernel, &conf)?;
     let vm = Vm::headless(
-        Knobs::for_tests(),
+        knobs,
         qemu::find_ovmf()?,
         &dir,
         (img, qemu::ImageKind::Disk),
@@ -146,7 +150,7 @@ pub fn bench() -> Result<()> {
     let efi = images::efi_loader()?;
     let (mut walls, mut kernels) = (Vec::new(), Vec::new());
     for _ in 0..BOOT_RUNS {
-        let (wall, log) = boot_once(&kernel, &efi, "log=info", false)?;
+        let (wall, log) = boot_once(&kernel, &efi, "log=info", false, Knobs::for_tests())?;
         walls.push(wall);
         if let Some(ms) = ready_ms(&log) {
             kernels.push(ms);
@@ -164,14 +168,51 @@ pub fn bench() -> Result<()> {
     println!("bench: kernel_entry_to_ready: {:.0} ms", median(kernels));
 
     let test_kernel = images::build_kernel(Kernel::Test)?;
-    let (_, log) = boot_once(&test_kernel, &efi, "ktest=bench", true)?;
+    let base = Knobs::for_tests();
+    let (_, log) = boot_once(&test_kernel, &efi, "ktest=bench", true, base.clone())?;
     for line in log
         .lines()
         .filter(|l| l.starts_with("bench: ") || l.starts_with("ratio: "))
     {
-        println!("{line}");
+        println!(
+            "{}",
+            with_memory_suffix(line, &base.mem).unwrap_or_else(|| line.into())
+        );
+    }
+    for (cpu, suffix) in [("max", "16G"), ("qemu64", "16G_2M")] {
+        let knobs = Knobs {
+            mem: "16G".into(),
+            cpu: cpu.into(),
+            ..base.clone()
+        };
+        match boot_once(&test_kernel, &efi, "ktest=bench", true, knobs) {
+            Ok((_, log)) => {
+                for line in log.lines().filter_map(|l| with_memory_suffix(l, suffix)) {
+                    println!("{line}");
+                }
+            }
+            Err(e) => eprintln!("bench: 16 GiB boot with -cpu {cpu} failed: {e}"),
+        }
     }
     Ok(())
+}
+
+/// The kernel's page-table figures, which depend on the RAM size and CPU.
+const MEMORY_FIGURES: [&str; 5] = [
+    "page_table_build_at_boot",
+    "page_table_build",
+    "hhdm_build",
+    "hhdm_table_frames",
+    "kernel_table_frames",
+];
+
+/// `line` with `_<suffix>` after the name, if it is one of [`MEMORY_FIGURES`].
+fn with_memory_suffix(line: &str, suffix: &str) -> Option<String> {
+    let rest = line.strip_prefix("bench: ")?;
+    let (name, value) = rest.split_once(": ")?;
+    MEMORY_FIGURES
+        .contains(&name)
+        .then(|| format!("bench: {name}_{suffix}: {value}"))
 }
 
 #[cfg(test)]
@@ -196,6 +237,23 @@ mod tests {
         );
         assert!(bench_targets(meta, "nope").is_err());
         assert!(bench_targets("not json", "kernel").is_err());
+    }
+
+    #[test]
+    fn memory_figures_are_named_with_the_ram_size() {
+        assert_eq!(
+            with_memory_suffix("bench: hhdm_table_frames: 9 frames", "16G").as_deref(),
+            Some("bench: hhdm_table_frames_16G: 9 frames")
+        );
+        assert_eq!(
+            with_memory_suffix("bench: page_table_build: 812 us", "512M").as_deref(),
+            Some("bench: page_table_build_512M: 812 us")
+        );
+        assert_eq!(
+            with_memory_suffix("bench: frame_alloc_free_pair: 90 cycles", "16G"),
+            None
+        );
+        assert_eq!(with_memory_suffix("memory: 5 KiB", "16G"), None);
     }
 
     #[test]

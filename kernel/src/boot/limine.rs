@@ -262,23 +262,31 @@ pub fn collect(info: &mut BootInfo) -> Result<(), BootError> {
 /// Hands the loader's memory facts to `arch`, where the page tables, device windows and the
 /// framebuffer are checked against them (see `arch::paging`).
 fn declare_to_arch(info: &BootInfo) {
+    let ram = info
+        .memory_map
+        .iter()
+        .filter(|r| r.kind.is_allocatable())
+        .map(|r| (r.base, r.end()));
     // SAFETY: 1. the offset is the loader's HHDM response (PROTOCOL.md, "HHDM (Higher Half
     // Direct Map) Feature"); usable and bootloader-reclaimable memory, the page tables among
     // it, are in the HHDM under every base revision the kernel accepts (PROTOCOL.md, "Memory
-    // Layout at Entry"), and the kernel keeps the loader's tables; 2. `classify` answers from
-    // the published copy of the loader's memory map (PROTOCOL.md, "Memory Map Feature"), and
-    // conservatively before it is published or when entries were dropped.
+    // Layout at Entry"), and the memory module's own tables keep that HHDM; 2. the RAM ranges
+    // are exactly the usable and bootloader-reclaimable entries of the map, which from now on
+    // only the memory module uses (everything the kernel needs from them is copied into
+    // `BootInfo` by now); 3. `classify` answers from the published copy of the loader's memory
+    // map (PROTOCOL.md, "Memory Map Feature"), and conservatively before it is published or
+    // when entries were dropped.
     unsafe {
         crate::arch::paging::declare_hhdm(info.hhdm_offset);
+        crate::arch::paging::declare_ram(ram);
         crate::arch::paging::declare_memory_map(classify);
     }
-    if let Some(fb) = &info.framebuffer
-        && let Ok(len) = usize::try_from(fb.size_bytes())
-    {
-        // SAFETY: the response's address is the first framebuffer's, mapped writable in the
-        // HHDM, `pitch * height` bytes (PROTOCOL.md, "Framebuffer Feature"); it holds no Rust
-        // object, and from here on only the console, through `framebuffer::take`, touches it.
-        unsafe { crate::arch::framebuffer::declare(fb.virt, len) };
+    if let Some(fb) = &info.framebuffer {
+        // SAFETY: the response describes the first framebuffer, `pitch * height` bytes at the
+        // physical address its HHDM pointer stands for (PROTOCOL.md, "Framebuffer Feature");
+        // it holds no Rust object, and from here on only the console, through
+        // `framebuffer::take`, touches it.
+        unsafe { crate::arch::framebuffer::declare(fb.phys, fb.size_bytes()) };
     }
 }
 

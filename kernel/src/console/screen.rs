@@ -1,8 +1,8 @@
 //! The kernel's screen: one global [`Console`] on the framebuffer or the VGA text buffer.
 //!
 //! [`init`] picks the backend from the boot information: the loader's framebuffer when there
-//! is one (drawn through its HHDM address, which every base revision maps), otherwise the VGA
-//! text buffer at physical 0xb8000, mapped by the kernel itself (the HHDM need not cover it)
+//! is one (mapped write-combining by the memory module: the kernel's HHDM covers RAM only),
+//! otherwise the VGA text buffer at physical 0xb8000, mapped uncached by the kernel as well,
 //! with the cursor moved through the CRTC ports.
 //!
 //! The console lock disables interrupts while held. Drawing is throttled: changes are drawn at
@@ -66,9 +66,9 @@ pub enum ScreenKind {
 pub enum ScreenError {
     /// The framebuffer is unusable.
     Framebuffer(FramebufferError),
-    /// Mapping the VGA text buffer failed.
+    /// Mapping the framebuffer or the VGA text buffer failed.
     Map(crate::memory::MapError),
-    /// The mapping does not hold the VGA text buffer.
+    /// The mapping does not hold the framebuffer or the VGA text buffer.
     Window(WindowError),
     /// Another handle owns the framebuffer or the CRTC.
     InUse,
@@ -78,8 +78,8 @@ impl core::fmt::Display for ScreenError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
             Self::Framebuffer(e) => write!(f, "framebuffer unusable: {e}"),
-            Self::Map(e) => write!(f, "cannot map the VGA text buffer: {e}"),
-            Self::Window(e) => write!(f, "VGA text buffer unusable: {e}"),
+            Self::Map(e) => write!(f, "cannot map the display memory: {e}"),
+            Self::Window(e) => write!(f, "display memory unusable: {e}"),
             Self::InUse => f.write_str("the display is already in use"),
         }
     }
@@ -121,10 +121,15 @@ pub fn init(info: &BootInfo) -> Result<ScreenKind, ScreenError> {
                 format,
             };
             fb_info.validate().map_err(ScreenError::Framebuffer)?;
-            // The boot module declared the loader's framebuffer (covered by the HHDM under
-            // every revision) to `arch`; the console is its only user from now on, and it
-            // only ever writes (the memory is write-combining).
-            let buf = crate::arch::framebuffer::take().ok_or(ScreenError::InUse)?;
+            // The boot module declared the loader's framebuffer to `arch`; the kernel maps it
+            // write-combining in its own tables (the HHDM covers RAM only), and the console is
+            // its only user from now on. It only ever writes.
+            let window = crate::memory::map_framebuffer(fb.phys, fb.size_bytes())
+                .map_err(ScreenError::Map)?;
+            let buf = crate::arch::framebuffer::take(window).map_err(|e| match e {
+                crate::arch::framebuffer::TakeError::Window(w) => ScreenError::Window(w),
+                _ => ScreenError::InUse,
+            })?;
             let framebuffer = Framebuffer::new(buf, fb_info).map_err(ScreenError::Framebuffer)?;
             let layout = CONSOLE
                 .lock()

@@ -691,6 +691,17 @@ impl<A: FrameAccess> BuddyAllocator<A> {
         self.free_frames
     }
 
+    /// Whether the frame containing `addr` is managed and free (part of a free block of any
+    /// order).
+    pub fn frame_is_free(&self, addr: u64) -> bool {
+        let addr = addr & !(FRAME_SIZE - 1);
+        let i = self.ranges.partition_point(|r| r.1 <= addr);
+        match self.ranges.get(i) {
+            Some(&(s, e)) if s <= addr => self.inside_free_block(addr, 0, (s, e)),
+            _ => false,
+        }
+    }
+
     /// The managed ranges, sorted.
     pub fn ranges(&self) -> &[(u64, u64)] {
         &self.ranges

@@ -63,7 +63,7 @@ pub fn run_all() {
 }
 
 /// Figures contributed by other subsystems: (name, value, unit).
-fn extra() -> heapless::Vec<(&'static str, u64, &'static str), 16> {
+fn extra() -> heapless::Vec<(&'static str, u64, &'static str), 24> {
     let mut out = heapless::Vec::new();
     let roundtrip = crate::arch::trap::bench_int_roundtrip(10_000);
     let _ = out.push(("interrupt_roundtrip", roundtrip, "cycles"));
@@ -76,6 +76,50 @@ fn extra() -> heapless::Vec<(&'static str, u64, &'static str), 16> {
     }
     if let Some(cycles) = crate::drivers::keyboard::bench_irq_latency(33) {
         let _ = out.push(("keyboard_irq_to_handler_exit", cycles, "cycles"));
+    }
+    for (name, value, unit) in memory() {
+        let _ = out.push((name, value, unit));
+    }
+    out
+}
+
+/// The kernel's page tables and frame allocator: the boot's build (cold: under TCG it also
+/// pays for translating the code), the same build again into scratch tables (median of 9),
+/// the HHDM's table frames, and allocate + free pairs.
+fn memory() -> heapless::Vec<(&'static str, u64, &'static str), 10> {
+    use crate::memory;
+    let mut out = heapless::Vec::new();
+    let us = |cycles| time::cycles_to_nanos(cycles, time::tsc_hz()) / 1000;
+    if let Some(b) = memory::build_report() {
+        let _ = out.push(("page_table_build_at_boot", us(b.cycles), "us"));
+        let _ = out.push(("hhdm_table_frames", b.hhdm_frames, "frames"));
+        let _ = out.push(("kernel_table_frames", b.frames, "frames"));
+    }
+    let info = crate::boot::boot_info();
+    let mut builds = [(0u64, 0u64); 9];
+    let mut n = 0;
+    for b in builds.iter_mut() {
+        if let Some((all, hhdm, _)) = memory::bench_table_build(info) {
+            *b = (all, hhdm);
+            n += 1;
+        }
+    }
+    if n == builds.len() {
+        builds.sort_unstable_by_key(|b| b.0);
+        let _ = out.push(("page_table_build", us(builds[4].0), "us"));
+        builds.sort_unstable_by_key(|b| b.1);
+        let _ = out.push(("hhdm_build", us(builds[4].1), "us"));
+    }
+    // As the production kernel runs (double frees refused when the block itself is free).
+    let figures = [
+        ("frame_alloc_free_pair", 0, true, false),
+        ("frame_alloc_free_pair_order9", 9, true, false),
+        ("frame_alloc_free_pair_full_checks", 0, true, true),
+    ];
+    for (name, order, neighbour, full) in figures {
+        if let Some(c) = memory::bench_frame_pairs(order, 100_000, neighbour, full) {
+            let _ = out.push((name, c, "cycles"));
+        }
     }
     out
 }

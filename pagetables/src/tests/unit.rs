@@ -786,6 +786,38 @@ fn unmap_and_remap() {
 }
 
 #[test]
+fn pinned_pdpts_survive_unmapping() {
+    let (mut ram, mut pt) = tables();
+    pt.pin_pdpts();
+    assert!(pt.pdpts_pinned());
+    let f = MapFlags::DATA;
+    pt.map(&mut ram, KERNEL, 0x10_0000, 16 * K4, f)
+        .unwrap()
+        .ignore();
+    let pml4_entry = ram.read_entry(pt.root(), 511);
+    assert_ne!(pml4_entry, 0);
+    pt.unmap(&mut ram, KERNEL, 16 * K4).unwrap().ignore();
+    assert_eq!(ram.live(), 2, "PT and PD went back, the PDPT stays");
+    assert_eq!(ram.deallocations, 2);
+    assert_eq!(
+        ram.read_entry(pt.root(), 511),
+        pml4_entry,
+        "PML4 entry unchanged"
+    );
+    assert_eq!(phys(&ram, &pt, KERNEL), None);
+    // The kept PDPT is reused.
+    pt.map(&mut ram, KERNEL, 0x10_0000, K4, f).unwrap().ignore();
+    assert_eq!(ram.read_entry(pt.root(), 511), pml4_entry);
+    assert_eq!(phys(&ram, &pt, KERNEL + 8), Some(0x10_0008));
+    // A huge page in a pinned PDPT: unmapping it frees nothing at all.
+    pt.map(&mut ram, HHDM, 0, G1, f).unwrap().ignore();
+    let live = ram.live();
+    pt.unmap(&mut ram, HHDM, G1).unwrap().ignore();
+    assert_eq!(ram.live(), live);
+    assert_ne!(ram.read_entry(pt.root(), 256), 0);
+}
+
+#[test]
 fn cutting_into_huge_pages_splits_them() {
     let (mut ram, mut pt) = tables();
     let f = MapFlags::DATA;

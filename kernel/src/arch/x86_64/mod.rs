@@ -3,8 +3,8 @@
 //! Every hardware handle here has one documented `unsafe` constructor and safe methods; where
 //! an upper layer needs a handle, a safe way to get it sits next to the constructor: taking a
 //! fixed-port device once (`serial`, `ps2`, `vga`), a checked constructor over a mapping this
-//! module made (`apic`, `vga`, `acpi`, see `paging::Window`), or a fact the boot module
-//! declared from the loader's responses (`paging`, `framebuffer`).
+//! module verified (`apic`, `vga`, `acpi`, `framebuffer`, see `paging::Window`), or a fact the
+//! boot module declared from the loader's responses (`paging`, `framebuffer`).
 
 pub mod acpi;
 pub mod apic;
@@ -13,6 +13,7 @@ pub mod framebuffer;
 pub mod gdt;
 pub mod idt;
 pub mod paging;
+pub mod pat;
 pub mod pic;
 pub mod pit;
 pub mod pmtimer;

@@ -265,6 +265,17 @@ fn reclaim_adds_regions_later() {
     assert_eq!(b.add_region(0, M1), 0);
     assert_eq!(b.stats().clipped.overlapping, M1);
     assert_eq!(b.stats().total_frames, 3 * M1 / K4);
+    // Every reclaimed frame is free; one handed out is not, and is again once freed.
+    assert!(
+        (2 * M1..3 * M1)
+            .step_by(K4 as usize)
+            .all(|f| b.frame_is_free(f + 8))
+    );
+    assert!(!b.frame_is_free(0) && !b.frame_is_free(4 * M1));
+    let f = b.allocate().unwrap();
+    assert!(!b.frame_is_free(f));
+    b.free(f).unwrap();
+    assert!(b.frame_is_free(f));
 }
 
 #[test]
