@@ -76,6 +76,11 @@ pub fn classify(base: u64, len: u64) -> PhysKind {
     CLASSIFY.get().map_or(PhysKind::Kernel, |f| f(base, len))
 }
 
+/// The HHDM offset [`declare_hhdm`] recorded, if any (the fault reports' page-table walk).
+pub fn hhdm_offset() -> Option<u64> {
+    HHDM.get().copied()
+}
+
 /// Rights and caching of a new 4 KiB mapping.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PageFlags {
