@@ -522,9 +522,14 @@ fn judge(spec: &BootSpec, outcome: &Outcome, result: &mut BootResult) {
                     report.results.len()
                 )),
             }
+            let values = let_values(&clean);
             for text in expect {
-                if !clean.contains(text.as_str()) {
-                    problems.push(format!("serial output lacks {text:?}"));
+                match substitute(text, &values) {
+                    Ok(text) if clean.contains(text.as_str()) => {}
+                    Ok(text) => problems.push(format!("serial output lacks {text:?}")),
+                    Err(name) => problems.push(format!(
+                        "no `ktest: let {name}=...` line for the expected text {text:?}"
+                    )),
                 }
             }
             result
@@ -584,6 +589,46 @@ fn judge(spec: &BootSpec, outcome: &Outcome, result: &mut BootResult) {
                 .push((name.clone(), problems.is_empty(), problems.join("; ")));
         }
     }
+}
+
+/// The values a standalone test announced before ending its boot: `ktest: let NAME=VALUE`
+/// lines (a later line wins).
+pub fn let_values(log: &str) -> Vec<(String, String)> {
+    let mut values: Vec<(String, String)> = Vec::new();
+    for line in log.lines() {
+        let Some((name, value)) = line
+            .trim_end()
+            .strip_prefix("ktest: let ")
+            .and_then(|rest| rest.split_once('='))
+        else {
+            continue;
+        };
+        values.retain(|(n, _)| n != name);
+        values.push((name.to_string(), value.to_string()));
+    }
+    values
+}
+
+/// `text` with each `{NAME}` replaced by its value; `Err(NAME)` for a name without one.
+pub fn substitute(text: &str, values: &[(String, String)]) -> std::result::Result<String, String> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(open) = rest.find('{') {
+        let Some(len) = rest[open..].find('}') else {
+            break;
+        };
+        let name = &rest[open + 1..open + len];
+        let value = values
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v)
+            .ok_or_else(|| name.to_string())?;
+        out.push_str(&rest[..open]);
+        out.push_str(value);
+        rest = &rest[open + len + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
 }
 
 /// Runs boots on as many workers as there are CPUs (at most 4), printing results as they end.
@@ -731,5 +776,37 @@ mod tests {
         assert_eq!(flat, ["h", "spc", "shift+1", "a", "a", "a"]);
         assert!(parse_key_request("").is_empty());
         assert_eq!(parse_key_request("x*bogus").len(), 1);
+    }
+
+    #[test]
+    fn announced_values_fill_expected_texts() {
+        let log = "boot: ready\nktest: let cr2=0x00000000dead0000\r\nktest: let walk=0xdead0000\n\
+                   ktest: let walk=0xbeef\nktest: let broken\n!!! CPU exception 14\n";
+        let values = let_values(log);
+        assert_eq!(
+            values,
+            [
+                ("cr2".to_string(), "0x00000000dead0000".to_string()),
+                ("walk".to_string(), "0xbeef".to_string())
+            ]
+        );
+        assert_eq!(
+            substitute("CR2={cr2} (faulting address)", &values),
+            Ok("CR2=0x00000000dead0000 (faulting address)".to_string())
+        );
+        assert_eq!(
+            substitute("{walk}{cr2}", &values),
+            Ok("0xbeef0x00000000dead0000".to_string())
+        );
+        assert_eq!(
+            substitute("no braces", &values),
+            Ok("no braces".to_string())
+        );
+        assert_eq!(
+            substitute("open { only", &values),
+            Ok("open { only".to_string())
+        );
+        assert_eq!(substitute("CR2={rip}", &values), Err("rip".to_string()));
+        assert_eq!(substitute("{cr2}", &[]), Err("cr2".to_string()));
     }
 }

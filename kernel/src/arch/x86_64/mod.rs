@@ -25,3 +25,4 @@ pub mod serial;
 pub mod stop;
 pub mod trap;
 pub mod vga;
+pub mod walk;
