@@ -58,7 +58,7 @@ pub fn start(entry_tsc: u64) -> ! {
         Err(e) => warn!("interrupt stacks stay without guard pages: {e}"),
     }
     // Leave the loader's stack (bootloader-reclaimable, no guard page) for our own.
-    let stack = match memory::alloc_stack(KERNEL_STACK_SIZE) {
+    let stack = match memory::alloc_stack("boot CPU kernel stack", KERNEL_STACK_SIZE) {
         Ok(stack) => stack,
         Err(e) => panic!("cannot allocate the kernel stack: {e}"),
     };
@@ -69,9 +69,9 @@ pub fn start(entry_tsc: u64) -> ! {
 /// Guard-paged stacks for the double-fault, NMI and machine-check handlers.
 fn guarded_ist_stacks() -> Result<[memory::Stack; 3], memory::MapError> {
     Ok([
-        memory::alloc_stack(32 * 1024)?,
-        memory::alloc_stack(16 * 1024)?,
-        memory::alloc_stack(16 * 1024)?,
+        memory::alloc_stack("double-fault IST stack", 32 * 1024)?,
+        memory::alloc_stack("NMI IST stack", 16 * 1024)?,
+        memory::alloc_stack("machine-check IST stack", 16 * 1024)?,
     ])
 }
 

@@ -88,21 +88,26 @@ pub fn map_mmio(phys: u64, len: u64) -> Result<Window, MapError> {
     map_physical(phys, len, Cache::Uncached)
 }
 
-/// Allocates a stack of at least `bytes` with a guard page below it.
-pub fn alloc_stack(bytes: u64) -> Result<Stack, MapError> {
+/// Allocates a stack of at least `bytes` called `name` (for fault reports, see
+/// [`guard_page_owner`](super::guard_page_owner)) with [`GUARD_BYTES`](super::GUARD_BYTES) of
+/// unmapped guard area below it.
+pub fn alloc_stack(name: &'static str, bytes: u64) -> Result<Stack, MapError> {
     let pages = bytes.div_ceil(PAGE).max(1);
     let mut guard_lock = STATE.lock();
     let state = guard_lock.as_mut().ok_or(MapError::NotReady)?;
-    let guard = state.next_stack;
-    let top = guard + PAGE + pages * PAGE;
+    let guard_start = state.next_stack;
+    let bottom = guard_start + super::GUARD_BYTES;
+    let top = bottom + pages * PAGE;
     if top > state.stack_base + SLOT_SIZE {
         return Err(MapError::OutOfVirtualSpace);
     }
-    // Claim the range first (see `map_physical`), leaving an unmapped page between this
-    // stack's top and the next stack's guard as well.
-    state.next_stack = top + PAGE;
+    // Claim the range first (see `map_physical`); the next stack's guard area starts right
+    // above this stack's top, so an overrun upwards faults too.
+    state.next_stack = top;
     let State { frames, tables, .. } = state;
-    Ok(tables.map_stack(guard, pages, &mut || frames.allocate())?)
+    let stack = tables.map_stack(bottom - PAGE, pages, &mut || frames.allocate())?;
+    super::guard::register(guard_start, bottom, name);
+    Ok(stack)
 }
 
 /// The physical address `virt` maps to, if any.
@@ -127,7 +132,7 @@ mod ktests {
             // Map a usable frame (a fresh stack page) through the window: the window's page
             // table entry points at that frame, at the right offset, and so does a second one.
             let before = frames_allocated();
-            let stack = alloc_stack(4096);
+            let stack = alloc_stack("test stack", 4096);
             kassert!(stack.is_ok(), "alloc_stack failed: {stack:?}");
             let frame = translate(stack.map_or(0, |s| s.bottom()));
             kassert!(frame.is_some(), "stack page not mapped");
@@ -158,8 +163,8 @@ mod ktests {
 
     ktest! {
         fn stacks_have_unmapped_guard_pages() -> TestResult {
-            let a = alloc_stack(16 * 1024);
-            let b = alloc_stack(16 * 1024);
+            let a = alloc_stack("test stack", 16 * 1024);
+            let b = alloc_stack("test stack", 16 * 1024);
             let (Ok(a), Ok(b)) = (a, b) else {
                 kassert!(false, "alloc_stack failed");
                 return Ok(());
@@ -171,6 +176,8 @@ mod ktests {
             kassert!(translate(a.top()).is_none(), "page above the stack top is mapped");
             kassert!(translate(a.top() - 8).is_some() && translate(a.bottom()).is_some());
             kassert!(b.guard() > a.top(), "stacks overlap");
+            kassert_eq!(crate::memory::guard_page_owner(a.guard()), Some("test stack"));
+            kassert_eq!(crate::memory::guard_page_owner(a.bottom()), None);
             Ok(())
         }
     }

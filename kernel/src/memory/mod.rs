@@ -27,6 +27,13 @@
 
 pub mod buddy;
 pub mod frame;
+mod guard;
+
+pub use guard::{Guard, guard_containing, guard_page_owner};
+
+/// Unmapped bytes below every kernel stack: a guard area larger than one page, so a function
+/// whose frame skips over a single page still faults in it.
+pub const GUARD_BYTES: u64 = 64 * 1024;
 
 #[cfg(target_os = "none")]
 mod live;
