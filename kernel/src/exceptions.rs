@@ -20,7 +20,7 @@
 //! !!! CPU exception 14 (#PF): Page Fault
 //!     error code 0x2: supervisor write, page not present
 //!     CR2=0xffffe8000003eff8 (faulting address)
-//!     hint: stack overflow on the kernel stack (CR2 is in its guard page)
+//!     hint: stack overflow on the kernel stack (CR2 is in its guard area)
 //!     RIP=0xffffffff80012345 CS=0x0008 (ring 0) RFLAGS=0x0000000000010046 [PF ZF RF]
 //!     RSP=0xffffe8000003f000 SS=0x0010
 //!     RAX=0x0000000000000000 RBX=0x0000000000000000 RCX=0x0000000000000000
@@ -40,7 +40,7 @@
 //! The error-code line appears only for vectors that push one; the CR2 line for page faults
 //! (and, labelled as the last page-fault address, for double faults, where it usually names the
 //! page whose fault could not be delivered, e.g. a stack guard page), with the `hint` line when
-//! CR2 lies in a stack's guard page; a `handler stack: ISTn` line when the handler ran on an
+//! CR2 lies in the unmapped guard area below a stack; a `handler stack: ISTn` line when the handler ran on an
 //! interrupt stack. The kernel prints the [`WalkReport`] separately, after the [`Report`]: if
 //! reading the page tables faults, the registers are out already.
 
@@ -583,7 +583,7 @@ impl<'a> Report<'a> {
         Self { ansi: true, ..self }
     }
 
-    /// The same report with the hint that CR2 lies in the guard page of the stack called
+    /// The same report with the hint that CR2 lies in the guard area of the stack called
     /// `stack` (named without an article, as the memory module registers stacks: `boot CPU
     /// kernel stack`): a `hint: stack overflow on the <stack>` line after CR2.
     pub const fn with_guard_page_of(self, stack: &'a str) -> Self {
@@ -627,7 +627,7 @@ impl fmt::Display for Report<'_> {
             if let Some(stack) = self.guard {
                 writeln!(
                     f,
-                    "    hint: stack overflow on the {stack} (CR2 is in its guard page)"
+                    "    hint: stack overflow on the {stack} (CR2 is in its guard area)"
                 )?;
             }
         }
@@ -1091,7 +1091,7 @@ mod tests {
         assert_eq!(lines[2], "    CR2=0x00007fffdead0000 (faulting address)");
         assert_eq!(
             lines[3],
-            "    hint: stack overflow on the kernel stack (CR2 is in its guard page)"
+            "    hint: stack overflow on the kernel stack (CR2 is in its guard area)"
         );
         assert_eq!(lines.len(), 11);
         // Double fault: the hint comes before the handler stack.
@@ -1106,7 +1106,7 @@ mod tests {
             .to_string();
         assert!(out.contains(
             "(last page-fault address)\n    hint: stack overflow on the kernel stack (CR2 is in \
-             its guard page)\n    handler stack: IST1\n"
+             its guard area)\n    handler stack: IST1\n"
         ));
         // No CR2, no hint.
         let ud = Snapshot {

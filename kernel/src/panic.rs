@@ -11,7 +11,8 @@
 //!
 //! A page fault or double fault also gets the walk of CR2 through the active page tables
 //! (`arch::walk`), printed after the registers so that a fault while reading the tables still
-//! leaves the registers on the console, and a hint when CR2 lies in a stack's guard page.
+//! leaves the registers on the console, and a hint when CR2 lies in a stack's guard area
+//! (`memory::guard_page_owner`).
 
 use core::fmt::Write;
 use core::panic::PanicInfo;
@@ -78,10 +79,8 @@ fn report_fault(snapshot: &Snapshot) -> ! {
 /// one the test wanted).
 fn fault_words(stopped: &mut Stopped, snapshot: &Snapshot) -> ! {
     let mut report = exceptions::Report::new(snapshot).with_colour();
-    if let Some(stack) = snapshot
-        .cr2
-        .and_then(|cr2| guard_page_owner(stopped, snapshot, cr2))
-    {
+    // Lock-free: the interrupted code may hold the memory module's lock.
+    if let Some(stack) = snapshot.cr2.and_then(crate::memory::guard_page_owner) {
         report = report.with_guard_page_of(stack);
     }
     panic_print(stopped, format_args!("\n{report}"));
@@ -107,41 +106,6 @@ fn fault_words(stopped: &mut Stopped, snapshot: &Snapshot) -> ! {
     crate::testing::runner::on_fault(snapshot.vector, exceptions::name(snapshot.vector));
     #[cfg(not(feature = "ktest"))]
     cpu::halt_forever()
-}
-
-/// The stack whose guard page holds `addr`, by name (`boot CPU kernel stack`).
-///
-/// Adapter until the memory module names the guard areas of the stacks it hands out
-/// (`memory::guard_page_owner`): the unmapped page right below one of the IST stacks, or the
-/// first unmapped page below the interrupted stack pointer within the boot CPU's kernel stack
-/// size (the loader's stack, which has no guard page, ends in mapped memory instead).
-fn guard_page_owner(stopped: &Stopped, snapshot: &Snapshot, addr: u64) -> Option<&'static str> {
-    const PAGE: u64 = 4096;
-    /// Pages of the boot CPU's kernel stack (512 KiB) and its guard page.
-    const SEARCH_PAGES: u64 = 512 / 4 + 1;
-    let page = addr & !(PAGE - 1);
-    let unmapped =
-        |p: u64| walk::walk_active(stopped, p).is_some_and(|w| w.translation().is_none());
-    if let Some(ist) = crate::arch::gdt::ist_stacks() {
-        for (stack, name) in [
-            (ist.double_fault, "double-fault IST stack"),
-            (ist.nmi, "NMI IST stack"),
-            (ist.machine_check, "machine-check IST stack"),
-        ] {
-            let bottom = stack.top - stack.size;
-            if page == bottom.wrapping_sub(PAGE) && unmapped(page) {
-                return Some(name);
-            }
-        }
-    }
-    let mut below = snapshot.rsp & !(PAGE - 1);
-    for _ in 0..SEARCH_PAGES {
-        if unmapped(below) {
-            return (below == page).then_some("boot CPU kernel stack");
-        }
-        below = below.checked_sub(PAGE)?;
-    }
-    None
 }
 
 /// The report itself faulted (or a fault hit a panic report): serial only, then stop.

@@ -305,17 +305,17 @@ fn recurse(depth: u64) -> u64 {
 }
 
 ktest! {
-    // Needs the kernel stack's unmapped guard page (init.rs switches to a guard-paged stack
+    // Needs the kernel stack's unmapped guard area (init.rs switches to a guard-paged stack
     // from the memory module before running tests). Without it the recursion would walk over
     // whatever lies below the stack instead of faulting. The #PF cannot push its frame on the
     // exhausted stack, so the CPU raises #DF on IST1, whose report still walks CR2 (in the page
-    // below the stack's lowest) and names the stack.
+    // below the stack's lowest) and names the stack (`memory::guard_page_owner`).
     #[fault = 8]
     #[expect = "!!! CPU exception 8 (#DF): Double Fault"]
     #[expect = "handler stack: IST1"]
     #[expect = "CR2={guard_page}"]
     #[expect = "(last page-fault address)"]
-    #[expect = "hint: stack overflow on the boot CPU kernel stack (CR2 is in its guard page)"]
+    #[expect = "hint: stack overflow on the boot CPU kernel stack (CR2 is in its guard area)"]
     #[expect = "walk of {guard_page}"]
     #[expect = "not mapped: the "]
     fn kernel_stack_overflow_is_a_double_fault() -> TestResult {
@@ -324,7 +324,7 @@ ktest! {
         while crate::memory::translate(bottom - 0x1000).is_some() {
             bottom -= 0x1000;
         }
-        // Page number of the guard page as the report prints it: `0x` and 13 of the 16 digits.
+        // Number of the page below, as the report prints CR2: `0x` and 13 of the 16 digits.
         crate::println!("ktest: let guard_page={:#015x}", (bottom - 0x1000) >> 12);
         let depth = recurse(0);
         kassert!(false, "recursion returned after {depth}");
