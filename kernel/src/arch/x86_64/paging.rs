@@ -76,7 +76,7 @@ pub fn classify(base: u64, len: u64) -> PhysKind {
     CLASSIFY.get().map_or(PhysKind::Kernel, |f| f(base, len))
 }
 
-/// The HHDM offset [`declare_hhdm`] recorded, if any (the fault reports' page-table walk).
+/// The HHDM offset, once declared.
 pub fn hhdm_offset() -> Option<u64> {
     HHDM.get().copied()
 }
