@@ -10,26 +10,39 @@
 //! - [`ErrorCode::decode`] with [`PageFaultError`], [`SelectorError`] and
 //!   [`ControlProtectionError`] for the vectors whose error code has structure.
 //! - [`Snapshot`] (plain data) and [`Report`] (its `Display`), written to any [`fmt::Write`].
+//! - [`WalkReport`]: the walk of CR2 through the page tables (any `Display`, in the kernel a
+//!   `pagetables::Walk`) and, for a page fault, its cause ([`page_fault_cause`] from the error
+//!   code and the rights the walk found, [`Leaf`]).
 //!
 //! Report format (`{:#018x}` is `0x` and 16 hex digits):
 //!
 //! ```text
 //! !!! CPU exception 14 (#PF): Page Fault
-//!     error code 0x2: not present, write, supervisor
-//!     CR2=0x00007fffdead0000 (faulting address)
+//!     error code 0x2: supervisor write, page not present
+//!     CR2=0xffffe8000003eff8 (faulting address)
+//!     hint: stack overflow on the kernel stack (CR2 is in its guard area)
 //!     RIP=0xffffffff80012345 CS=0x0008 (ring 0) RFLAGS=0x0000000000010046 [PF ZF RF]
-//!     RSP=0xffffe8000003fe48 SS=0x0010
+//!     RSP=0xffffe8000003f000 SS=0x0010
 //!     RAX=0x0000000000000000 RBX=0x0000000000000000 RCX=0x0000000000000000
 //!     RDX=0x0000000000000000 RSI=0x0000000000000000 RDI=0x0000000000000000
 //!     RBP=0x0000000000000000 R8 =0x0000000000000000 R9 =0x0000000000000000
 //!     R10=0x0000000000000000 R11=0x0000000000000000 R12=0x0000000000000000
 //!     R13=0x0000000000000000 R14=0x0000000000000000 R15=0x0000000000000000
+//!     walk of 0xffffe8000003eff8 (PML4 at 0x7f3e000):
+//!       PML4[464] @ 0x7f3e000 = 0x0000000007f2d003  P W -> PDPT at 0x7f2d000
+//!       PDPT[  0] @ 0x7f2d000 = 0x0000000007f2c003  P W -> PD at 0x7f2c000
+//!       PD  [  1] @ 0x7f2c000 = 0x0000000007f2b003  P W -> PT at 0x7f2b000
+//!       PT  [ 62] @ 0x7f2b000 = 0x0000000000000000  -
+//!       not mapped: the PT entry is not present
+//!     cause: no page is mapped at this address
 //! ```
 //!
 //! The error-code line appears only for vectors that push one; the CR2 line for page faults
 //! (and, labelled as the last page-fault address, for double faults, where it usually names the
-//! page whose fault could not be delivered, e.g. a stack guard page); a `handler stack: ISTn`
-//! line when the handler ran on an interrupt stack.
+//! page whose fault could not be delivered, e.g. a stack guard page), with the `hint` line when
+//! CR2 lies in the unmapped guard area below a stack; a `handler stack: ISTn` line when the handler ran on an
+//! interrupt stack. The kernel prints the [`WalkReport`] separately, after the [`Report`]: if
+//! reading the page tables faults, the registers are out already.
 
 use core::fmt::{self, Write};
 
@@ -161,32 +174,43 @@ impl PageFaultError {
     pub const fn sgx(self) -> bool {
         self.has(Self::SGX)
     }
+
+    /// Who accessed (`user`, `supervisor`) and how (`read`, `write`, `instruction fetch`):
+    /// `supervisor write`.
+    pub const fn access(self) -> (&'static str, &'static str) {
+        (
+            if self.user() { "user" } else { "supervisor" },
+            if self.instruction_fetch() {
+                "instruction fetch"
+            } else if self.write() {
+                "write"
+            } else {
+                "read"
+            },
+        )
+    }
+
+    /// What kind of fault: `page not present`, `protection violation`, or `reserved bit set`
+    /// (the CPU sets P with RSVD, so a reserved-bit fault is not called a protection
+    /// violation).
+    pub const fn kind(self) -> &'static str {
+        if self.reserved_bit() {
+            "reserved bit set"
+        } else if self.present() {
+            "protection violation"
+        } else {
+            "page not present"
+        }
+    }
 }
 
-/// `not present, write, supervisor` and then any of `reserved bit`, `protection key`,
-/// `shadow stack`, `SGX`. The access is `instruction fetch` when I/D is set, else `write` or
-/// `read`.
+/// `supervisor write, page not present`: the access ([`PageFaultError::access`]), the kind
+/// ([`PageFaultError::kind`]), then any of `protection key`, `shadow stack`, `SGX`.
 impl fmt::Display for PageFaultError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(if self.present() {
-            "present"
-        } else {
-            "not present"
-        })?;
-        f.write_str(if self.instruction_fetch() {
-            ", instruction fetch"
-        } else if self.write() {
-            ", write"
-        } else {
-            ", read"
-        })?;
-        f.write_str(if self.user() {
-            ", user"
-        } else {
-            ", supervisor"
-        })?;
+        let (who, what) = self.access();
+        write!(f, "{who} {what}, {}", self.kind())?;
         for (set, text) in [
-            (self.reserved_bit(), ", reserved bit"),
             (self.protection_key(), ", protection key"),
             (self.shadow_stack(), ", shadow stack"),
             (self.sgx(), ", SGX"),
@@ -196,6 +220,74 @@ impl fmt::Display for PageFaultError {
             }
         }
         Ok(())
+    }
+}
+
+/// What a walk of the faulting address found, for [`page_fault_cause`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Leaf {
+    /// The page tables could not be read (too early in the boot, or no address to walk).
+    Unknown,
+    /// The walk ended before a leaf: nothing maps the address.
+    NotMapped,
+    /// A leaf maps the address; the rights are what every entry on the way allows together
+    /// (the CPU ANDs W and U, ORs NX).
+    Mapped {
+        /// Writes allowed.
+        writable: bool,
+        /// Instruction fetches allowed.
+        executable: bool,
+        /// Ring 3 allowed.
+        user: bool,
+    },
+}
+
+/// Why the access `error` faulted, in one phrase, given what the walk of the address found
+/// now. A protection violation is explained by the first rule the rights break: a user access
+/// to a supervisor page, a fetch from a no-execute page, a write to a read-only page (CR0.WP
+/// applies this to supervisor writes too), a supervisor fetch from or access to a user page
+/// (SMEP, SMAP).
+pub const fn page_fault_cause(error: PageFaultError, leaf: Leaf) -> &'static str {
+    if error.reserved_bit() {
+        return "an entry on the way has a reserved bit set";
+    }
+    if error.protection_key() {
+        return "the page's protection key forbids this access";
+    }
+    if error.shadow_stack() {
+        return "shadow-stack access the page's type does not allow";
+    }
+    if error.sgx() {
+        return "SGX access-control violation";
+    }
+    let (writable, executable, user_page) = match leaf {
+        Leaf::Mapped {
+            writable,
+            executable,
+            user,
+        } => (writable, executable, user),
+        Leaf::Unknown if error.present() => return "protection violation (tables not readable)",
+        Leaf::Unknown => return "no page is mapped at this address",
+        Leaf::NotMapped if error.present() => {
+            return "protection violation, but the tables no longer map the address";
+        }
+        Leaf::NotMapped => return "no page is mapped at this address",
+    };
+    if !error.present() {
+        return "not mapped when accessed (the tables map it now)";
+    }
+    if error.user() && !user_page {
+        "user-mode access to a supervisor page"
+    } else if error.instruction_fetch() && !executable {
+        "instruction fetch from a no-execute page"
+    } else if error.write() && !writable {
+        "write to a read-only page"
+    } else if !error.user() && user_page && error.instruction_fetch() {
+        "supervisor instruction fetch from a user page (SMEP)"
+    } else if !error.user() && user_page {
+        "supervisor access to a user page (SMAP)"
+    } else {
+        "protection violation the tables do not explain (stale TLB entry?)"
     }
 }
 
@@ -473,6 +565,7 @@ pub struct Snapshot {
 pub struct Report<'a> {
     snapshot: &'a Snapshot,
     ansi: bool,
+    guard: Option<&'a str>,
 }
 
 impl<'a> Report<'a> {
@@ -481,12 +574,23 @@ impl<'a> Report<'a> {
         Self {
             snapshot,
             ansi: false,
+            guard: None,
         }
     }
 
     /// The same report with its first line in bold red (ANSI SGR) for the consoles.
     pub const fn with_colour(self) -> Self {
         Self { ansi: true, ..self }
+    }
+
+    /// The same report with the hint that CR2 lies in the guard area of the stack called
+    /// `stack` (named without an article, as the memory module registers stacks: `boot CPU
+    /// kernel stack`): a `hint: stack overflow on the <stack>` line after CR2.
+    pub const fn with_guard_page_of(self, stack: &'a str) -> Self {
+        Self {
+            guard: Some(stack),
+            ..self
+        }
     }
 }
 
@@ -520,6 +624,12 @@ impl fmt::Display for Report<'_> {
                 "last page-fault address"
             };
             writeln!(f, "    CR2={cr2:#018x} ({what})")?;
+            if let Some(stack) = self.guard {
+                writeln!(
+                    f,
+                    "    hint: stack overflow on the {stack} (CR2 is in its guard area)"
+                )?;
+            }
         }
         if let Some(ist) = s.ist {
             writeln!(f, "    handler stack: IST{ist}")?;
@@ -540,6 +650,87 @@ impl fmt::Display for Report<'_> {
                 write!(f, " {label}={value:#018x}")?;
             }
             f.write_char('\n')?;
+        }
+        Ok(())
+    }
+}
+
+/// The second part of a page-fault (or double-fault) report: the walk of CR2 through the page
+/// tables, indented under the report, then (for a page fault) its cause.
+///
+/// ```text
+///     walk of 0xffffffff80001000 (PML4 at 0x7f3e000):
+///       PML4[511] @ 0x7f3e000 = 0x0000000007f3d003  P W -> PDPT at 0x7f3d000
+///       ...
+///       maps to 0x1c5000 (4 KiB page; read-only, executable, supervisor, write-back)
+///     cause: write to a read-only page
+/// ```
+///
+/// Without a walk (the tables are not readable yet) the first line is `walk: unavailable`.
+#[derive(Clone, Copy)]
+pub struct WalkReport<'a> {
+    walk: Option<&'a dyn fmt::Display>,
+    cause: Option<&'static str>,
+}
+
+impl<'a> WalkReport<'a> {
+    /// The walk section of the report of `snapshot`: `walk` is the walk of its CR2 (any
+    /// `Display`, e.g. `pagetables::Walk`) and `leaf` what it found. Page faults also get a
+    /// `cause:` line ([`page_fault_cause`]).
+    pub fn new(snapshot: &Snapshot, walk: Option<&'a dyn fmt::Display>, leaf: Leaf) -> Self {
+        let cause = (snapshot.vector == PAGE_FAULT)
+            .then(|| page_fault_cause(PageFaultError(snapshot.error_code), leaf));
+        Self { walk, cause }
+    }
+}
+
+impl fmt::Debug for WalkReport<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WalkReport")
+            .field("walk", &self.walk.is_some())
+            .field("cause", &self.cause)
+            .finish()
+    }
+}
+
+impl fmt::Display for WalkReport<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.walk {
+            Some(walk) => {
+                let mut out = Indent {
+                    out: f,
+                    line_start: true,
+                };
+                write!(out, "{walk}")?;
+                if !out.line_start {
+                    out.out.write_char('\n')?;
+                }
+            }
+            None => {
+                f.write_str("    walk: unavailable (the page tables are not readable yet)\n")?
+            }
+        }
+        if let Some(cause) = self.cause {
+            writeln!(f, "    cause: {cause}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Writes through to `out`, four spaces before every line.
+struct Indent<'a, 'b> {
+    out: &'a mut fmt::Formatter<'b>,
+    line_start: bool,
+}
+
+impl Write for Indent<'_, '_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        for piece in s.split_inclusive('\n') {
+            if self.line_start {
+                self.out.write_str("    ")?;
+            }
+            self.out.write_str(piece)?;
+            self.line_start = piece.ends_with('\n');
         }
         Ok(())
     }
@@ -594,21 +785,134 @@ mod tests {
     fn page_fault_decoding() {
         let e = PageFaultError(0b10);
         assert!(!e.present() && e.write() && !e.user());
-        assert_eq!(e.to_string(), "not present, write, supervisor");
+        assert_eq!(e.to_string(), "supervisor write, page not present");
         assert_eq!(
             PageFaultError(0).to_string(),
-            "not present, read, supervisor"
+            "supervisor read, page not present"
+        );
+        assert_eq!(
+            PageFaultError(0b11).to_string(),
+            "supervisor write, protection violation"
+        );
+        assert_eq!(
+            PageFaultError(0b1_0001).to_string(),
+            "supervisor instruction fetch, protection violation"
         );
         assert_eq!(
             PageFaultError(0b1_0101).to_string(),
-            "present, instruction fetch, user"
+            "user instruction fetch, protection violation"
+        );
+        assert_eq!(
+            PageFaultError(0b1_1001).to_string(),
+            "supervisor instruction fetch, reserved bit set"
+        );
+        assert_eq!(
+            PageFaultError(0b111).to_string(),
+            "user write, protection violation"
+        );
+        // I/D wins over W/R (a fetch never writes).
+        assert_eq!(
+            PageFaultError(0b1_0010).access(),
+            ("supervisor", "instruction fetch")
         );
         let all = PageFaultError(0x807f);
         assert!(all.reserved_bit() && all.protection_key() && all.shadow_stack() && all.sgx());
         assert_eq!(
             all.to_string(),
-            "present, instruction fetch, user, reserved bit, protection key, shadow stack, SGX"
+            "user instruction fetch, reserved bit set, protection key, shadow stack, SGX"
         );
+        assert_eq!(
+            PageFaultError(0x21).to_string(),
+            "supervisor read, protection violation, protection key"
+        );
+        assert_eq!(
+            PageFaultError(0x43).to_string(),
+            "supervisor write, protection violation, shadow stack"
+        );
+        assert_eq!(
+            PageFaultError(0x8001).to_string(),
+            "supervisor read, protection violation, SGX"
+        );
+    }
+
+    fn rights(writable: bool, executable: bool, user: bool) -> Leaf {
+        Leaf::Mapped {
+            writable,
+            executable,
+            user,
+        }
+    }
+
+    #[test]
+    fn page_fault_causes() {
+        let cause = |code, leaf| page_fault_cause(PageFaultError(code), leaf);
+        // Not present: whatever the walk could tell.
+        for leaf in [Leaf::Unknown, Leaf::NotMapped] {
+            assert_eq!(cause(0, leaf), "no page is mapped at this address");
+            assert_eq!(cause(0b10, leaf), "no page is mapped at this address");
+        }
+        assert_eq!(
+            cause(0, rights(true, false, false)),
+            "not mapped when accessed (the tables map it now)"
+        );
+        // Protection violations, by the rule broken.
+        let text = rights(false, true, false);
+        let data = rights(true, false, false);
+        let user_data = rights(true, false, true);
+        let user_text = rights(false, true, true);
+        assert_eq!(cause(0b11, text), "write to a read-only page");
+        assert_eq!(
+            cause(0b1_0001, data),
+            "instruction fetch from a no-execute page"
+        );
+        assert_eq!(
+            cause(0b1_0001, user_text),
+            "supervisor instruction fetch from a user page (SMEP)"
+        );
+        assert_eq!(
+            cause(0b01, user_data),
+            "supervisor access to a user page (SMAP)"
+        );
+        assert_eq!(
+            cause(0b11, user_data),
+            "supervisor access to a user page (SMAP)"
+        );
+        assert_eq!(cause(0b101, data), "user-mode access to a supervisor page");
+        assert_eq!(
+            cause(0b1_0101, text),
+            "user-mode access to a supervisor page"
+        );
+        assert_eq!(cause(0b111, user_text), "write to a read-only page");
+        assert_eq!(
+            cause(0b1_0101, user_data),
+            "instruction fetch from a no-execute page"
+        );
+        assert_eq!(
+            cause(0b11, data),
+            "protection violation the tables do not explain (stale TLB entry?)"
+        );
+        assert_eq!(
+            cause(0b11, Leaf::Unknown),
+            "protection violation (tables not readable)"
+        );
+        assert_eq!(
+            cause(0b11, Leaf::NotMapped),
+            "protection violation, but the tables no longer map the address"
+        );
+        // Special bits name themselves, whatever the rights.
+        assert_eq!(
+            cause(0b1001, data),
+            "an entry on the way has a reserved bit set"
+        );
+        assert_eq!(
+            cause(0x21, data),
+            "the page's protection key forbids this access"
+        );
+        assert_eq!(
+            cause(0x43, data),
+            "shadow-stack access the page's type does not allow"
+        );
+        assert_eq!(cause(0x8001, data), "SGX access-control violation");
     }
 
     #[test]
@@ -691,7 +995,7 @@ mod tests {
         assert_eq!(lines[0], "!!! CPU exception 14 (#PF): Page Fault");
         assert_eq!(
             lines[1],
-            "    error code 0x2: not present, write, supervisor"
+            "    error code 0x2: supervisor write, page not present"
         );
         assert_eq!(lines[2], "    CR2=0x00007fffdead0000 (faulting address)");
         assert_eq!(
@@ -774,6 +1078,166 @@ mod tests {
         assert!(write_report(&mut small, &page_fault_snapshot()).is_err());
         let mut big: heapless::String<1024> = heapless::String::new();
         write_report(&mut big, &page_fault_snapshot()).unwrap();
-        assert!(big.contains("not present"));
+        assert!(big.contains("page not present"));
+    }
+
+    #[test]
+    fn guard_page_hint_follows_cr2() {
+        let s = page_fault_snapshot();
+        let out = Report::new(&s)
+            .with_guard_page_of("kernel stack")
+            .to_string();
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines[2], "    CR2=0x00007fffdead0000 (faulting address)");
+        assert_eq!(
+            lines[3],
+            "    hint: stack overflow on the kernel stack (CR2 is in its guard area)"
+        );
+        assert_eq!(lines.len(), 11);
+        // Double fault: the hint comes before the handler stack.
+        let df = Snapshot {
+            vector: 8,
+            error_code: 0,
+            ist: Some(1),
+            ..s
+        };
+        let out = Report::new(&df)
+            .with_guard_page_of("kernel stack")
+            .to_string();
+        assert!(out.contains(
+            "(last page-fault address)\n    hint: stack overflow on the kernel stack (CR2 is in \
+             its guard area)\n    handler stack: IST1\n"
+        ));
+        // No CR2, no hint.
+        let ud = Snapshot {
+            vector: 6,
+            cr2: None,
+            ..s
+        };
+        let out = Report::new(&ud).with_guard_page_of("x").to_string();
+        assert!(!out.contains("hint"));
+    }
+
+    /// A walk-like text: several lines, no final newline (as `pagetables::Walk` writes it).
+    struct FakeWalk;
+
+    impl fmt::Display for FakeWalk {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("walk of 0x1000:\n  PML4[  0] = 0\n")?;
+            f.write_str("  not mapped")
+        }
+    }
+
+    #[test]
+    fn walk_section_is_indented_and_ends_with_the_cause() {
+        let s = Snapshot {
+            error_code: 0b11,
+            ..page_fault_snapshot()
+        };
+        let walk = FakeWalk;
+        let out = WalkReport::new(&s, Some(&walk), rights(false, true, false)).to_string();
+        assert_eq!(
+            out,
+            "    walk of 0x1000:\n      PML4[  0] = 0\n      not mapped\n    cause: write to a \
+             read-only page\n"
+        );
+        let out = WalkReport::new(&s, None, Leaf::Unknown).to_string();
+        assert_eq!(
+            out,
+            "    walk: unavailable (the page tables are not readable yet)\n    cause: protection \
+             violation (tables not readable)\n"
+        );
+        // A double fault has no page-fault error code, hence no cause.
+        let df = Snapshot { vector: 8, ..s };
+        let out = WalkReport::new(&df, Some(&walk), Leaf::NotMapped).to_string();
+        assert!(out.ends_with("      not mapped\n"), "{out}");
+        assert!(!out.contains("cause"));
+    }
+
+    /// Page tables in a map from frame address to table, for a real `pagetables::Walk`.
+    #[derive(Default)]
+    struct Ram(std::collections::HashMap<u64, [u64; 512]>, u64);
+
+    impl pagetables::PhysMemory for Ram {
+        fn read_entry(&self, table: PhysFrame, index: usize) -> u64 {
+            self.0
+                .get(&table.start_address().as_u64())
+                .map_or(0, |t| t[index])
+        }
+        fn write_entry(&mut self, table: PhysFrame, index: usize, value: u64) {
+            self.0
+                .entry(table.start_address().as_u64())
+                .or_insert([0; 512])[index] = value;
+        }
+    }
+
+    impl pagetables::FrameSource for Ram {
+        fn allocate_frame(&mut self) -> Option<PhysFrame> {
+            self.1 += 0x1000;
+            Some(PhysFrame::containing_address(PhysAddr::new(
+                0x10_0000 + self.1,
+            )))
+        }
+        fn deallocate_frame(&mut self, _: PhysFrame) {}
+    }
+
+    use pagetables::x86_64::structures::paging::PhysFrame;
+    use pagetables::x86_64::{PhysAddr, VirtAddr};
+
+    #[test]
+    fn report_of_a_write_to_kernel_text_with_a_real_walk() {
+        let mut ram = Ram::default();
+        let mut pt = pagetables::PageTables::new(&mut ram, pagetables::Features::ALL).unwrap();
+        let text = 0xffff_ffff_8000_1000;
+        pt.map(
+            &mut ram,
+            text,
+            0x20_0000,
+            0x1000,
+            pagetables::MapFlags::kernel_segment(false, true),
+        )
+        .unwrap()
+        .ignore();
+        let walk = pt.walk(&ram, VirtAddr::new(text + 8));
+        let s = Snapshot {
+            error_code: 0b11,
+            cr2: Some(text + 8),
+            ..page_fault_snapshot()
+        };
+        let leaf = Leaf::Mapped {
+            writable: walk.writable(),
+            executable: walk.executable(),
+            user: walk.user(),
+        };
+        let out = format!(
+            "{}{}",
+            Report::new(&s),
+            WalkReport::new(&s, Some(&walk), leaf)
+        );
+        for part in [
+            "    error code 0x3: supervisor write, protection violation\n",
+            "    CR2=0xffffffff80001008 (faulting address)\n",
+            "    walk of 0xffffffff80001008 (PML4 at 0x101000):\n",
+            "\n      PML4[511] @ 0x101000 = ",
+            "\n      PT  [  1] @ ",
+            " -> 4 KiB page at 0x200000\n",
+            "\n      maps to 0x200008 (4 KiB page; read-only, executable, supervisor, write-back)\n",
+            "\n    cause: write to a read-only page\n",
+        ] {
+            assert!(out.contains(part), "missing {part:?} in\n{out}");
+        }
+        // Every line of the walk is indented under the report.
+        assert!(
+            out.lines()
+                .all(|l| l.starts_with("    ") || l.starts_with("!!!")),
+            "{out}"
+        );
+        // An unmapped neighbour: the walk stops at the PT.
+        let walk = pt.walk(&ram, VirtAddr::new(text + 0x1000));
+        let out = WalkReport::new(&s, Some(&walk), Leaf::NotMapped).to_string();
+        assert!(
+            out.contains("      not mapped: the PT entry is not present\n"),
+            "{out}"
+        );
     }
 }

@@ -8,13 +8,18 @@
 //!
 //! The trap code in `arch` knows nothing of consoles (see docs/architecture.md, Layering): it
 //! hands the saved registers of a fatal exception to the hook [`install`] registers.
+//!
+//! A page fault or double fault also gets the walk of CR2 through the active page tables
+//! (`arch::walk`), printed after the registers so that a fault while reading the tables still
+//! leaves the registers on the console, and a hint when CR2 lies in a stack's guard area
+//! (`memory::guard_page_owner`).
 
 use core::fmt::Write;
 use core::panic::PanicInfo;
 
 use crate::arch::stop::{self, Stopped};
-use crate::arch::{cpu, trap};
-use crate::exceptions::{self, Snapshot};
+use crate::arch::{cpu, trap, walk};
+use crate::exceptions::{self, Leaf, Snapshot, WalkReport};
 use crate::print::panic_print;
 
 /// Registers the fatal-exception report with the trap code. The boot calls this first, before
@@ -73,10 +78,30 @@ fn report_fault(snapshot: &Snapshot) -> ! {
 /// Prints the report, then stops (test kernels: the runner decides whether the fault was the
 /// one the test wanted).
 fn fault_words(stopped: &mut Stopped, snapshot: &Snapshot) -> ! {
-    panic_print(
-        stopped,
-        format_args!("\n{}", exceptions::Report::new(snapshot).with_colour()),
-    );
+    let mut report = exceptions::Report::new(snapshot).with_colour();
+    // Lock-free: the interrupted code may hold the memory module's lock.
+    if let Some(stack) = snapshot.cr2.and_then(crate::memory::guard_page_owner) {
+        report = report.with_guard_page_of(stack);
+    }
+    panic_print(stopped, format_args!("\n{report}"));
+    if let Some(cr2) = snapshot.cr2 {
+        let walk = walk::walk_active(stopped, cr2);
+        let leaf = walk
+            .as_ref()
+            .map_or(Leaf::Unknown, |w| match w.translation() {
+                Some(_) => Leaf::Mapped {
+                    writable: w.writable(),
+                    executable: w.executable(),
+                    user: w.user(),
+                },
+                None => Leaf::NotMapped,
+            });
+        let shown = walk.as_ref().map(|w| w as &dyn core::fmt::Display);
+        panic_print(
+            stopped,
+            format_args!("{}", WalkReport::new(snapshot, shown, leaf)),
+        );
+    }
     #[cfg(feature = "ktest")]
     crate::testing::runner::on_fault(snapshot.vector, exceptions::name(snapshot.vector));
     #[cfg(not(feature = "ktest"))]

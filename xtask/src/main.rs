@@ -11,6 +11,7 @@ mod images;
 mod iso;
 mod ktap;
 mod lint;
+mod matrix;
 mod qemu;
 mod run;
 mod screen;

@@ -3,8 +3,10 @@
 //! 1. Host: `cargo test` of the pure modules (kernel lib, loader lib, this crate).
 //! 2. Kernel: the test kernel boots in QEMU through the bundled loader and reports KTAP on COM1;
 //!    tests that end the boot on purpose get a boot each.
-//! 3. Boot variants: base revision 3, KASLR, the `pc` machine with less RAM, the production
-//!    kernel reaching `boot: ready`, and the loader's error reports for bad input.
+//! 3. Boot variants: base revision 3, KASLR, the `pc` machine with less RAM, the RAM and CPU
+//!    matrix (see `matrix`: the production kernel reaching `boot: ready` with every RAM size,
+//!    machine and CPU model, and reporting the memory it manages), and the loader's error
+//!    reports for bad input.
 //!
 //! Every boot has a time limit; a timeout, a reset, a missing plan line or a wrong exit status
 //! fails it, and the serial log of every failing boot is printed. The last line is
@@ -19,6 +21,7 @@ use std::time::Duration;
 use crate::error::{Error, Result};
 use crate::images::{self, Kernel};
 use crate::ktap;
+use crate::matrix;
 use crate::qemu::{self, Knobs, Outcome, Running, Vm};
 use crate::screen;
 
@@ -75,6 +78,8 @@ struct BootSpec {
     check: Check,
     /// Boot from a hybrid ISO (as CD or disk) instead of an ESP disk image.
     iso: Option<qemu::ImageKind>,
+    /// Also check the kernel's memory line (a point of the boot matrix, see `matrix`).
+    memory_line: bool,
 }
 
 /// A generated `limine.conf` with one entry.
@@ -102,6 +107,7 @@ fn ktap_boot(name: &str, cmdline: &str, kaslr: bool, globals: &str, knobs: Knobs
         knobs,
         check: Check::Ktap,
         iso: None,
+        memory_line: false,
     }
 }
 
@@ -119,8 +125,16 @@ fn loader_error(
         knobs: Knobs::for_tests(),
         check: Check::LoaderError(expect),
         iso: None,
+        memory_line: false,
     }
 }
+
+/// The matrix point the KTAP boot `ktest-qemu64-4G` covers (no separate boot for it).
+const MATRIX_KTAP_POINT: matrix::Point = matrix::Point {
+    machine: "q35",
+    mem: "4G",
+    cpu: "qemu64",
+};
 
 /// The first wave of boots (the standalone tests follow once the first report names them).
 fn first_wave(real_limine: bool, test_kernel: &Path) -> Result<Vec<BootSpec>> {
@@ -144,17 +158,21 @@ fn first_wave(real_limine: bool, test_kernel: &Path) -> Result<Vec<BootSpec>> {
             "",
             knobs("q35,pit=off", "512M"),
         ),
-        // No 1 GiB pages (qemu64 lacks pdpe1gb) and RAM above 4 GiB.
-        ktap_boot(
-            "ktest-qemu64-4G",
-            "ktest=all",
-            false,
-            "",
-            Knobs {
-                cpu: "qemu64".into(),
-                ..knobs("q35", "4G")
-            },
-        ),
+        // No 1 GiB pages (qemu64 lacks pdpe1gb) and RAM above 4 GiB: also the matrix point
+        // q35-4G-qemu64, with the whole test suite.
+        BootSpec {
+            memory_line: true,
+            ..ktap_boot(
+                "ktest-qemu64-4G",
+                "ktest=all",
+                false,
+                "",
+                Knobs {
+                    cpu: "qemu64".into(),
+                    ..knobs("q35", MATRIX_KTAP_POINT.mem)
+                },
+            )
+        },
         BootSpec {
             name: "screen-banner".into(),
             kernel: Kernel::Normal,
@@ -163,17 +181,30 @@ fn first_wave(real_limine: bool, test_kernel: &Path) -> Result<Vec<BootSpec>> {
             knobs: base.clone(),
             check: Check::Screen,
             iso: None,
-        },
-        BootSpec {
-            name: "boot-ready".into(),
-            kernel: Kernel::Normal,
-            conf: Some(images::project_conf(Some("log=debug"), None)?),
-            kernel_bytes: None,
-            knobs: base.clone(),
-            check: Check::Ready,
-            iso: None,
+            memory_line: false,
         },
     ];
+    // The production kernel at every other point of the matrix (q35-512M-max is the default
+    // machine: the plain "boots to ready" check).
+    let ready_conf = images::project_conf(Some("log=debug"), None)?;
+    for point in matrix::points() {
+        if point == MATRIX_KTAP_POINT {
+            continue;
+        }
+        boots.push(BootSpec {
+            name: point.name(),
+            kernel: Kernel::Normal,
+            conf: Some(ready_conf.clone()),
+            kernel_bytes: None,
+            knobs: Knobs {
+                cpu: point.cpu.into(),
+                ..knobs(point.machine, point.mem)
+            },
+            check: Check::Ready,
+            iso: None,
+            memory_line: true,
+        });
+    }
     for (name, kind) in [
         ("iso-cd", qemu::ImageKind::Cdrom),
         ("iso-disk", qemu::ImageKind::Disk),
@@ -476,6 +507,15 @@ fn wait_then_kill(mut running: Running, needles: &[&str]) -> Outcome {
 fn judge(spec: &BootSpec, outcome: &Outcome, result: &mut BootResult) {
     let clean = ktap::strip_ansi(&outcome.log);
     let name = &spec.name;
+    if spec.memory_line {
+        let (ok, why) = match matrix::check_memory(&clean) {
+            Ok(_) => (true, String::new()),
+            Err(why) => (false, why),
+        };
+        result
+            .results
+            .push((format!("{name}: memory line"), ok, why));
+    }
     match &spec.check {
         Check::Ktap => {
             let report = ktap::parse(&outcome.log);
@@ -522,9 +562,14 @@ fn judge(spec: &BootSpec, outcome: &Outcome, result: &mut BootResult) {
                     report.results.len()
                 )),
             }
+            let values = let_values(&clean);
             for text in expect {
-                if !clean.contains(text.as_str()) {
-                    problems.push(format!("serial output lacks {text:?}"));
+                match substitute(text, &values) {
+                    Ok(text) if clean.contains(text.as_str()) => {}
+                    Ok(text) => problems.push(format!("serial output lacks {text:?}")),
+                    Err(name) => problems.push(format!(
+                        "no `ktest: let {name}=...` line for the expected text {text:?}"
+                    )),
                 }
             }
             result
@@ -584,6 +629,46 @@ fn judge(spec: &BootSpec, outcome: &Outcome, result: &mut BootResult) {
                 .push((name.clone(), problems.is_empty(), problems.join("; ")));
         }
     }
+}
+
+/// The values a standalone test announced before ending its boot: `ktest: let NAME=VALUE`
+/// lines (a later line wins).
+pub fn let_values(log: &str) -> Vec<(String, String)> {
+    let mut values: Vec<(String, String)> = Vec::new();
+    for line in log.lines() {
+        let Some((name, value)) = line
+            .trim_end()
+            .strip_prefix("ktest: let ")
+            .and_then(|rest| rest.split_once('='))
+        else {
+            continue;
+        };
+        values.retain(|(n, _)| n != name);
+        values.push((name.to_string(), value.to_string()));
+    }
+    values
+}
+
+/// `text` with each `{NAME}` replaced by its value; `Err(NAME)` for a name without one.
+pub fn substitute(text: &str, values: &[(String, String)]) -> std::result::Result<String, String> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(open) = rest.find('{') {
+        let Some(len) = rest[open..].find('}') else {
+            break;
+        };
+        let name = &rest[open + 1..open + len];
+        let value = values
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v)
+            .ok_or_else(|| name.to_string())?;
+        out.push_str(&rest[..open]);
+        out.push_str(value);
+        rest = &rest[open + len + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
 }
 
 /// Runs boots on as many workers as there are CPUs (at most 4), printing results as they end.
@@ -690,6 +775,7 @@ pub fn test() -> Result<bool> {
             knobs: Knobs::for_tests(),
             check: Check::Standalone(expect),
             iso: None,
+            memory_line: false,
         })
         .collect();
     if second.is_empty() && selection.is_none() {
@@ -731,5 +817,37 @@ mod tests {
         assert_eq!(flat, ["h", "spc", "shift+1", "a", "a", "a"]);
         assert!(parse_key_request("").is_empty());
         assert_eq!(parse_key_request("x*bogus").len(), 1);
+    }
+
+    #[test]
+    fn announced_values_fill_expected_texts() {
+        let log = "boot: ready\nktest: let cr2=0x00000000dead0000\r\nktest: let walk=0xdead0000\n\
+                   ktest: let walk=0xbeef\nktest: let broken\n!!! CPU exception 14\n";
+        let values = let_values(log);
+        assert_eq!(
+            values,
+            [
+                ("cr2".to_string(), "0x00000000dead0000".to_string()),
+                ("walk".to_string(), "0xbeef".to_string())
+            ]
+        );
+        assert_eq!(
+            substitute("CR2={cr2} (faulting address)", &values),
+            Ok("CR2=0x00000000dead0000 (faulting address)".to_string())
+        );
+        assert_eq!(
+            substitute("{walk}{cr2}", &values),
+            Ok("0xbeef0x00000000dead0000".to_string())
+        );
+        assert_eq!(
+            substitute("no braces", &values),
+            Ok("no braces".to_string())
+        );
+        assert_eq!(
+            substitute("open { only", &values),
+            Ok("open { only".to_string())
+        );
+        assert_eq!(substitute("CR2={rip}", &values), Err("rip".to_string()));
+        assert_eq!(substitute("{cr2}", &[]), Err("cr2".to_string()));
     }
 }

@@ -2,6 +2,11 @@
 //! vectors, the saved frame, and one boot per fatal exception (`#[fault = N]`), each checking
 //! the report text. The raw instructions come from `arch::probe`; the checks live here, above
 //! `arch` (see docs/architecture.md, Layering).
+//!
+//! The page-fault boots check the whole report: the decoded access, CR2, the walk of CR2
+//! through the page tables and the cause. Where the faulting address is only known at run time
+//! the test prints it before the fault as `ktest: let <name>=<value>`, and the harness puts
+//! that value in for `{<name>}` in the expected texts.
 
 use core::hint::black_box;
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -178,8 +183,10 @@ ktest! {
 ktest! {
     #[fault = 14]
     #[expect = "!!! CPU exception 14 (#PF): Page Fault"]
-    #[expect = "error code 0x2: not present, write, supervisor"]
+    #[expect = "error code 0x2: supervisor write, page not present"]
     #[expect = "CR2=0x00007fffdead0008 (faulting address)"]
+    #[expect = "walk of 0x7fffdead0008 (PML4 at 0x"]
+    #[expect = "cause: no page is mapped at this address"]
     fn write_to_unmapped_memory_is_a_page_fault() -> TestResult {
         probe::write_unmapped()
     }
@@ -190,8 +197,81 @@ ktest! {
     #[expect = "!!! CPU exception 8 (#DF): Double Fault"]
     #[expect = "handler stack: IST1"]
     #[expect = "CR2=0x00007fffdeacfff8 (last page-fault address)"]
+    #[expect = "walk of 0x7fffdeacfff8 (PML4 at 0x"]
     fn fault_on_an_unusable_stack_is_a_double_fault() -> TestResult {
         probe::push_on_unmapped_stack()
+    }
+}
+
+/// Prints `addr` for the harness: `cr2` as the report shows CR2, `walk` as the walk names it.
+fn announce_fault_address(addr: u64) {
+    crate::println!("ktest: let cr2={addr:#018x}");
+    crate::println!("ktest: let walk={addr:#x}");
+}
+
+ktest! {
+    // Needs the kernel's own W^X mapping of its image (text read-only) and CR0.WP.
+    #[fault = 14]
+    #[expect = "error code 0x3: supervisor write, protection violation"]
+    #[expect = "CR2={cr2} (faulting address)"]
+    #[expect = "walk of {walk} (PML4 at 0x"]
+    #[expect = "read-only, executable, supervisor"]
+    #[expect = "cause: write to a read-only page"]
+    fn write_to_kernel_text_is_a_protection_fault() -> TestResult {
+        let target = probe::kernel_text_target();
+        announce_fault_address(target);
+        probe::write_kernel_text();
+        kassert!(false, "writing kernel text at {target:#x} did not fault");
+        Ok(())
+    }
+}
+
+ktest! {
+    // Needs EFER.NXE and data mapped no-execute.
+    #[fault = 14]
+    #[expect = "error code 0x11: supervisor instruction fetch, protection violation"]
+    #[expect = "CR2={cr2} (faulting address)"]
+    #[expect = "RIP={cr2} CS=0x0008 (ring 0)"]
+    #[expect = "walk of {walk} (PML4 at 0x"]
+    #[expect = "writable, no-execute, supervisor"]
+    #[expect = "cause: instruction fetch from a no-execute page"]
+    fn executing_data_is_a_protection_fault() -> TestResult {
+        let target = probe::data_target();
+        announce_fault_address(target);
+        probe::execute_data();
+        kassert!(false, "executing data at {target:#x} did not fault");
+        Ok(())
+    }
+}
+
+ktest! {
+    // Needs the empty lower half.
+    #[fault = 14]
+    #[expect = "error code 0x0: supervisor read, page not present"]
+    #[expect = "CR2=0x0000000000000000 (faulting address)"]
+    #[expect = "walk of 0x0 (PML4 at 0x"]
+    #[expect = "PML4[  0] @ 0x"]
+    #[expect = "not mapped: the PML4 entry is not present"]
+    #[expect = "cause: no page is mapped at this address"]
+    fn null_dereference_is_a_page_fault() -> TestResult {
+        probe::read_null();
+        kassert!(false, "reading address 0 did not fault");
+        Ok(())
+    }
+}
+
+ktest! {
+    // Needs the empty lower half.
+    #[fault = 14]
+    #[expect = "error code 0x0: supervisor read, page not present"]
+    #[expect = "CR2=0x0000000000400000 (faulting address)"]
+    #[expect = "walk of 0x400000 (PML4 at 0x"]
+    #[expect = "not mapped: the PML4 entry is not present"]
+    #[expect = "cause: no page is mapped at this address"]
+    fn lower_half_read_is_a_page_fault() -> TestResult {
+        probe::read_lower_half();
+        kassert!(false, "reading {:#x} did not fault", probe::LOWER_HALF);
+        Ok(())
     }
 }
 
@@ -225,14 +305,27 @@ fn recurse(depth: u64) -> u64 {
 }
 
 ktest! {
-    // Needs the kernel stack's unmapped guard page (init.rs switches to a guard-paged stack
+    // Needs the kernel stack's unmapped guard area (init.rs switches to a guard-paged stack
     // from the memory module before running tests). Without it the recursion would walk over
-    // whatever lies below the stack instead of faulting.
+    // whatever lies below the stack instead of faulting. The #PF cannot push its frame on the
+    // exhausted stack, so the CPU raises #DF on IST1, whose report still walks CR2 (in the page
+    // below the stack's lowest) and names the stack (`memory::guard_page_owner`).
     #[fault = 8]
     #[expect = "!!! CPU exception 8 (#DF): Double Fault"]
     #[expect = "handler stack: IST1"]
+    #[expect = "CR2={guard_page}"]
     #[expect = "(last page-fault address)"]
+    #[expect = "hint: stack overflow on the boot CPU kernel stack (CR2 is in its guard area)"]
+    #[expect = "walk of {guard_page}"]
+    #[expect = "not mapped: the "]
     fn kernel_stack_overflow_is_a_double_fault() -> TestResult {
+        // The lowest mapped page of this stack: the recursion faults in the page below it.
+        let mut bottom = crate::arch::cpu::stack_pointer() & !0xfff;
+        while crate::memory::translate(bottom - 0x1000).is_some() {
+            bottom -= 0x1000;
+        }
+        // Number of the page below, as the report prints CR2: `0x` and 13 of the 16 digits.
+        crate::println!("ktest: let guard_page={:#015x}", (bottom - 0x1000) >> 12);
         let depth = recurse(0);
         kassert!(false, "recursion returned after {depth}");
         Ok(())

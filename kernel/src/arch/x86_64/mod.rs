@@ -26,3 +26,4 @@ pub mod serial;
 pub mod stop;
 pub mod trap;
 pub mod vga;
+pub mod walk;

@@ -8,11 +8,19 @@
 //! before it they panic instead.
 
 use core::arch::asm;
+use core::sync::atomic::AtomicU8;
 
 use super::idt;
 
 /// A lower-half address nothing maps: the page-fault and double-fault probes touch it.
 pub const UNMAPPED: u64 = 0x7fff_dead_0000;
+/// Where user programs are traditionally linked (4 MiB): in the empty lower half, so a read
+/// faults.
+pub const LOWER_HALF: u64 = 0x40_0000;
+
+/// A `ret` instruction (0xc3) in writable data (`.data`, mapped no-execute): the target of
+/// [`execute_data`].
+static DATA_RET: AtomicU8 = AtomicU8::new(0xc3);
 /// A non-canonical address (bit 63 set, bits 48-62 clear): loading from it raises #GP(0).
 pub const NON_CANONICAL: u64 = 0x8000_0000_0000_0000;
 
@@ -227,4 +235,65 @@ pub fn push_on_unmapped_stack() -> ! {
     // SAFETY: the push faults before writing (nothing maps the lower half), delivering the #PF
     // faults again, and the #DF handler runs on its own stack and never returns here.
     unsafe { asm!("mov rsp, {bad}", "push rax", bad = in(reg) UNMAPPED, options(noreturn)) }
+}
+
+/// Reads the byte at address 0: with nothing mapped in the lower half, #PF (vector 14, error
+/// code 0x0). Returns only if page 0 is mapped after all (the caller's test then fails).
+pub fn read_null() {
+    read_fixed::<0>();
+}
+
+/// Reads the byte at [`LOWER_HALF`]: #PF (error code 0x0), or returns if it is mapped.
+pub fn read_lower_half() {
+    read_fixed::<LOWER_HALF>();
+}
+
+fn read_fixed<const ADDR: u64>() {
+    require_idt();
+    // SAFETY: a one-byte read of a fixed lower-half address: it faults if unmapped (the fatal
+    // path never returns here); if something maps it, the loader put RAM there (it maps no
+    // devices in the lower half) and reading RAM has no effect.
+    unsafe {
+        asm!("mov al, byte ptr [rcx]", in("rcx") ADDR, out("al") _, options(nostack, readonly))
+    }
+}
+
+/// The address [`write_kernel_text`] writes to: its own first instruction byte.
+pub fn kernel_text_target() -> u64 {
+    write_kernel_text as fn() as usize as u64
+}
+
+/// Writes the first byte of this function's own code back unchanged: kernel text is mapped
+/// read-only (and CR0.WP makes that bind ring 0), so #PF (error code 0x3). Returns only if the
+/// write went through, leaving the code as it was.
+pub fn write_kernel_text() {
+    require_idt();
+    let target = kernel_text_target();
+    // SAFETY: the byte written is the byte just read from the same address, so even if text
+    // were writable no instruction changes (one CPU: nothing executes it meanwhile).
+    unsafe {
+        asm!(
+            "mov al, byte ptr [rcx]",
+            "mov byte ptr [rcx], al",
+            in("rcx") target,
+            out("al") _,
+            options(nostack)
+        )
+    }
+}
+
+/// The address [`execute_data`] jumps to: a `ret` in `.data`.
+pub fn data_target() -> u64 {
+    DATA_RET.as_ptr() as u64
+}
+
+/// Calls the `ret` byte in writable data: data is mapped no-execute, so the instruction fetch
+/// faults (#PF, error code 0x11, RIP and CR2 both at [`data_target`]). Returns only if the
+/// fetch went through (the `ret` comes straight back).
+pub fn execute_data() {
+    require_idt();
+    // SAFETY: the target holds a single `ret`, so if it executes it returns here at once with
+    // only RSP moved back; the call uses this stack (no red zone on this target) and every
+    // caller-saved register is declared clobbered.
+    unsafe { asm!("call {t}", t = in(reg) data_target(), clobber_abi("sysv64")) }
 }
