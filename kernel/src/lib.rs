@@ -6,6 +6,7 @@
 
 #![cfg_attr(not(test), no_std)]
 
+pub mod allocator;
 #[cfg(target_os = "none")]
 pub mod acpi;
 #[cfg(target_os = "none")]
