@@ -20,8 +20,9 @@
 //! The bump design takes part only in (3): it reclaims nothing until every object is freed, so
 //! the churn workloads would exhaust any arena.
 //!
-//! Criterion reports first; then the bench measures the figures itself (interleaved runs, the
-//! best of each) and prints:
+//! Criterion reports first, one churn step (a free and an allocation) at a time on a warmed-up
+//! heap; then the bench runs the whole workloads itself (interleaved, the best of three runs)
+//! and prints:
 //!
 //! ```text
 //! bench: alloc_small_churn_<allocator>: <ns> ns/op
@@ -198,11 +199,8 @@ impl Churn {
         // SAFETY: the arena outlives `a` (dropped at the end of this function) and every
         // block is freed before.
         let a = unsafe { A::over(arena) };
-        let mut slots: Vec<(*mut u8, Layout)> = self
-            .warm
-            .iter()
-            .map(|&l| (alloc_touch(&a, l), l))
-            .collect();
+        let mut slots: Vec<(*mut u8, Layout)> =
+            self.warm.iter().map(|&l| (alloc_touch(&a, l), l)).collect();
         let start = Instant::now();
         for &(slot, layout) in &self.steps {
             let (old, old_layout) = slots[slot as usize];
@@ -224,7 +222,11 @@ impl Churn {
 fn alloc_touch<A: Subject>(a: &A, layout: Layout) -> *mut u8 {
     // SAFETY: nonzero size.
     let p = unsafe { a.alloc(layout) };
-    assert!(!p.is_null(), "{}: {layout:?} failed: arena too small", A::NAME);
+    assert!(
+        !p.is_null(),
+        "{}: {layout:?} failed: arena too small",
+        A::NAME
+    );
     // SAFETY: just allocated, at least one byte.
     unsafe { p.write(1) };
     black_box(p)
@@ -301,6 +303,30 @@ fn churn_run<A: Subject>(plan: &Churn, arena: &Arena) -> Duration {
     plan.run::<A>(arena)
 }
 
+/// Criterion's view: one churn step (a free and an allocation) at a time on a warmed-up heap,
+/// cycling through the plan's steps.
+fn criterion_steps<A: Subject>(c: &mut Criterion, workload: &str, plan: &Churn, arena: &Arena) {
+    c.bench_function(&format!("alloc_{workload}_{}", A::NAME), |b| {
+        // SAFETY: as in `Churn::run`: the heap is dropped at the end of this closure, after
+        // every block is freed.
+        let a = unsafe { A::over(arena) };
+        let mut slots: Vec<(*mut u8, Layout)> =
+            plan.warm.iter().map(|&l| (alloc_touch(&a, l), l)).collect();
+        let mut steps = plan.steps.iter().cycle();
+        b.iter(|| {
+            let &(slot, layout) = steps.next().expect("cycle");
+            let (old, old_layout) = slots[slot as usize];
+            // SAFETY: `old` is live in `a` with `old_layout`; freed once.
+            unsafe { a.dealloc(black_box(old), old_layout) };
+            slots[slot as usize] = (alloc_touch(&a, layout), layout);
+        });
+        for (p, l) in slots {
+            // SAFETY: as above.
+            unsafe { a.dealloc(p, l) };
+        }
+    });
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let test_mode = args.iter().any(|a| a == "--test" || a == "--list");
@@ -311,19 +337,16 @@ fn main() {
     let workloads = [("small_churn", &small), ("mixed", &mixed)];
 
     let mut criterion = Criterion::default()
-        .sample_size(10)
+        .sample_size(20)
         .warm_up_time(Duration::from_millis(200))
         .measurement_time(Duration::from_secs(1))
         .configure_from_args();
     for (workload, plan) in workloads {
         for name in TIMED {
-            criterion.bench_function(&format!("alloc_{workload}_{name}"), |b| {
-                b.iter_custom(|iters| {
-                    (0..iters)
-                        .map(|_| with_timed!(name, churn_run(plan, &arena)))
-                        .sum()
-                })
-            });
+            with_timed!(
+                name,
+                criterion_steps(&mut criterion, workload, plan, &arena)
+            );
         }
     }
     criterion.final_summary();
@@ -331,13 +354,11 @@ fn main() {
         return;
     }
 
-    // Own measurements: interleaved runs, the best of each, in ns per operation.
+    // Own measurements: the whole workloads, interleaved, the best of three runs each, in ns
+    // per operation.
     let mut best = [[f64::MAX; TIMED.len()]; 2];
-    for round in 0..5 {
+    for _ in 0..3 {
         for (w, (_, plan)) in workloads.iter().enumerate() {
-            if w == 1 && round >= 3 {
-                continue;
-            }
             for (i, name) in TIMED.iter().enumerate() {
                 let t = with_timed!(*name, churn_run(plan, &arena));
                 let ns = t.as_secs_f64() * 1e9 / plan.ops() as f64;
@@ -359,7 +380,10 @@ fn main() {
     let bump = efficiency::<BumpAllocator>(&eff_arena, &sizes, &pattern);
     eff.push(("bump", bump));
     for name in TIMED {
-        eff.push((name, with_timed!(name, efficiency(&eff_arena, &sizes, &pattern))));
+        eff.push((
+            name,
+            with_timed!(name, efficiency(&eff_arena, &sizes, &pattern)),
+        ));
     }
     for (name, (fill, frag)) in &eff {
         println!("bench: alloc_efficiency_fill_{name}: {fill:.1} %");

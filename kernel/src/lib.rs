@@ -6,9 +6,9 @@
 
 #![cfg_attr(not(test), no_std)]
 
-pub mod allocator;
 #[cfg(target_os = "none")]
 pub mod acpi;
+pub mod allocator;
 #[cfg(target_os = "none")]
 pub mod arch;
 pub mod boot;

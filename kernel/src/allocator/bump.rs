@@ -101,7 +101,12 @@ impl Heap for BumpHeap {
         }
     }
 
-    unsafe fn resize_in_place(&mut self, ptr: NonNull<u8>, layout: Layout, new_size: usize) -> bool {
+    unsafe fn resize_in_place(
+        &mut self,
+        ptr: NonNull<u8>,
+        layout: Layout,
+        new_size: usize,
+    ) -> bool {
         let begin = self.offset(ptr);
         if begin + layout.size().max(1) == self.next {
             // The top block: move `next` with its end, if the region has room.
@@ -157,7 +162,11 @@ mod tests {
         assert_eq!(heap.shape().free_bytes, 4096 - 72);
         // SAFETY: `a` is live with this layout.
         unsafe { heap.deallocate(a, layout(10, 1)) };
-        assert_eq!(heap.shape().free_bytes, 4096 - 72, "a hole below b is not reused");
+        assert_eq!(
+            heap.shape().free_bytes,
+            4096 - 72,
+            "a hole below b is not reused"
+        );
         // SAFETY: `b` is live with this layout.
         unsafe { heap.deallocate(b, layout(8, 64)) };
         assert_eq!(heap.shape().free_bytes, 4096, "reset once nothing is live");
@@ -183,7 +192,11 @@ mod tests {
         assert!(!unsafe { heap.resize_in_place(a, layout(50, 8), 101) });
         // SAFETY: `b` is live with size 900 and on top.
         unsafe { heap.deallocate(b, layout(900, 8)) };
-        assert_eq!(heap.shape().free_bytes, 1024 - 104, "next back to b's start");
+        assert_eq!(
+            heap.shape().free_bytes,
+            1024 - 104,
+            "next back to b's start"
+        );
         // SAFETY: the 3072 bytes after the region are in the arena and unused.
         unsafe { heap.extend(3072) };
         assert_eq!(heap.shape().heap_size, 4096);

@@ -135,7 +135,9 @@ impl<F: Heap> FixedBlockHeap<F> {
                     unsafe { (*prev).next = next };
                 }
                 let layout = chunk_layout(class);
-                let start = cur.cast::<u8>().wrapping_sub(layout.size() - size_of::<Footer>());
+                let start = cur
+                    .cast::<u8>()
+                    .wrapping_sub(layout.size() - size_of::<Footer>());
                 let start = NonNull::new(start).expect("chunks are not at address 0");
                 // SAFETY: `start` is the chunk the fallback gave for `layout`; with no live
                 // block of its class, nothing in it is used (its free blocks leave the list
@@ -162,6 +164,8 @@ impl<F: Heap> FixedBlockHeap<F> {
     }
 
     /// Carves a new chunk into the (empty) list of `class`.
+    #[cold]
+    #[inline(never)]
     fn refill(&mut self, class: usize) -> Option<()> {
         let layout = chunk_layout(class);
         let chunk = self.from_fallback(layout)?.as_ptr();
@@ -237,7 +241,12 @@ impl<F: Heap> Heap for FixedBlockHeap<F> {
         self.live[class] -= 1;
     }
 
-    unsafe fn resize_in_place(&mut self, ptr: NonNull<u8>, layout: Layout, new_size: usize) -> bool {
+    unsafe fn resize_in_place(
+        &mut self,
+        ptr: NonNull<u8>,
+        layout: Layout,
+        new_size: usize,
+    ) -> bool {
         let Ok(new_layout) = Layout::from_size_align(new_size, layout.align()) else {
             return false;
         };
@@ -299,9 +308,17 @@ mod tests {
         unsafe { heap.init(arena.ptr(), 64 * 1024) };
         let a = heap.allocate(layout(24, 8)).expect("fits");
         let shape = heap.shape();
-        assert_eq!(shape.class_free_blocks.expect("classes")[2], 127, "one chunk of 128");
+        assert_eq!(
+            shape.class_free_blocks.expect("classes")[2],
+            127,
+            "one chunk of 128"
+        );
         let b = heap.allocate(layout(32, 32)).expect("fits");
-        assert_eq!(b.as_ptr().addr(), a.as_ptr().addr() + 32, "next block of the chunk");
+        assert_eq!(
+            b.as_ptr().addr(),
+            a.as_ptr().addr() + 32,
+            "next block of the chunk"
+        );
         // SAFETY: `b` is live with this layout.
         unsafe { heap.deallocate(b, layout(32, 32)) };
         let c = heap.allocate(layout(30, 2)).expect("fits");
@@ -313,9 +330,14 @@ mod tests {
             heap.deallocate(c, layout(30, 2));
             heap.deallocate(big, layout(5000, 8));
         }
-        assert!(heap.fallback().shape().free_bytes < 64 * 1024, "the chunk is still held");
+        assert!(
+            heap.fallback().shape().free_bytes < 64 * 1024,
+            "the chunk is still held"
+        );
         // A request for the whole region forces the idle class to give its chunk back.
-        let all = heap.allocate(layout(64 * 1024, 16)).expect("whole region after trim");
+        let all = heap
+            .allocate(layout(64 * 1024, 16))
+            .expect("whole region after trim");
         assert_eq!(all.as_ptr(), arena.ptr());
         assert_eq!(heap.shape().class_free_blocks, Some([0; CLASS_COUNT]));
     }
@@ -331,7 +353,10 @@ mod tests {
         // SAFETY: `mid` is live with this layout.
         unsafe { heap.deallocate(mid, layout(600, 8)) };
         assert_eq!(heap.trim(), 1, "the idle 1 KiB class returns its chunk");
-        assert!(heap.allocate(layout(12 * 1024, 16)).is_none(), "8-byte chunk stays");
+        assert!(
+            heap.allocate(layout(12 * 1024, 16)).is_none(),
+            "8-byte chunk stays"
+        );
         // SAFETY: `small` is live with this layout.
         unsafe { heap.deallocate(small, layout(8, 8)) };
         assert!(heap.allocate(layout(16 * 1024, 16)).is_some());

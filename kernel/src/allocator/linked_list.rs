@@ -140,7 +140,13 @@ impl LinkedListHeap {
     /// # Safety
     /// The block is `UNIT`-aligned, `size` a nonzero multiple of `UNIT`, the memory the heap's
     /// and no longer handed out.
-    unsafe fn insert_free(&mut self, prev: *mut Node, next: *mut Node, block: *mut u8, size: usize) {
+    unsafe fn insert_free(
+        &mut self,
+        prev: *mut Node,
+        next: *mut Node,
+        block: *mut u8,
+        size: usize,
+    ) {
         let addr = block.addr();
         let end = addr + size;
         // SAFETY: `prev` and `next`, when not null, are on the free list (type invariant).
@@ -149,12 +155,18 @@ impl LinkedListHeap {
                 (!prev.is_null()).then(|| prev.addr() + (*prev).size),
                 (!next.is_null()).then(|| next.addr()),
                 if next.is_null() { 0 } else { (*next).size },
-                if next.is_null() { ptr::null_mut() } else { (*next).next },
+                if next.is_null() {
+                    ptr::null_mut()
+                } else {
+                    (*next).next
+                },
             )
         };
         let inside = addr >= self.base.addr() && end <= self.base.addr() + self.size;
         if !inside || prev_end.is_some_and(|p| p > addr) || next_addr.is_some_and(|n| end > n) {
-            panic!("linked-list heap: free of {addr:#x}+{size:#x} overlaps free memory or lies outside the heap (double free?)");
+            panic!(
+                "linked-list heap: free of {addr:#x}+{size:#x} overlaps free memory or lies outside the heap (double free?)"
+            );
         }
         let (mut size, mut after) = (size, next);
         if next_addr == Some(end) {
@@ -266,7 +278,12 @@ impl Heap for LinkedListHeap {
         unsafe { self.insert_free(prev, next, ptr.as_ptr(), size) };
     }
 
-    unsafe fn resize_in_place(&mut self, ptr: NonNull<u8>, layout: Layout, new_size: usize) -> bool {
+    unsafe fn resize_in_place(
+        &mut self,
+        ptr: NonNull<u8>,
+        layout: Layout,
+        new_size: usize,
+    ) -> bool {
         let (Some(old), Some(new)) = (block_size(layout), align_up(new_size.max(1), UNIT)) else {
             return false;
         };
@@ -385,9 +402,18 @@ mod tests {
             assert!(!heap.resize_in_place(a, layout(64, 16), 65));
             heap.deallocate(b, layout(64, 16));
             assert!(heap.resize_in_place(a, layout(64, 16), 100));
-            assert!(heap.resize_in_place(a, layout(100, 16), 128), "takes b's block whole");
-            assert!(!heap.resize_in_place(a, layout(128, 16), 129), "c is in the way");
-            assert!(heap.resize_in_place(a, layout(128, 16), 10), "shrinking frees the tail");
+            assert!(
+                heap.resize_in_place(a, layout(100, 16), 128),
+                "takes b's block whole"
+            );
+            assert!(
+                !heap.resize_in_place(a, layout(128, 16), 129),
+                "c is in the way"
+            );
+            assert!(
+                heap.resize_in_place(a, layout(128, 16), 10),
+                "shrinking frees the tail"
+            );
         }
         assert_eq!(offsets(&heap, &arena), [(16, 112), (192, 4096 - 192)]);
         // SAFETY: c is live; growing it to the region's end takes the free rest whole.
@@ -406,7 +432,9 @@ mod tests {
         // Usable: 16..1005 rounded down to 992.
         assert_eq!(heap.shape().heap_size, 992 - 16);
         assert_eq!(offsets(&heap, &arena), [(16, 976)]);
-        let a = heap.allocate(layout(976, 16)).expect("the whole usable region");
+        let a = heap
+            .allocate(layout(976, 16))
+            .expect("the whole usable region");
         assert!(heap.allocate(layout(1, 1)).is_none());
         // SAFETY: the bytes after 1005 are in the arena and unused.
         unsafe { heap.extend(10) }; // raw end 1015: usable up to 1008
@@ -416,7 +444,11 @@ mod tests {
         assert_eq!(heap.shape().heap_size, 4000 - 16);
         // SAFETY: a is live with its layout.
         unsafe { heap.deallocate(a, layout(976, 16)) };
-        assert_eq!(offsets(&heap, &arena), [(16, 4000 - 16)], "merged with the growth");
+        assert_eq!(
+            offsets(&heap, &arena),
+            [(16, 4000 - 16)],
+            "merged with the growth"
+        );
     }
 
     #[test]

@@ -91,7 +91,12 @@ pub trait Heap: Send {
     ///
     /// # Safety
     /// As for [`Heap::deallocate`]; `new_size` is not zero.
-    unsafe fn resize_in_place(&mut self, ptr: NonNull<u8>, layout: Layout, new_size: usize) -> bool {
+    unsafe fn resize_in_place(
+        &mut self,
+        ptr: NonNull<u8>,
+        layout: Layout,
+        new_size: usize,
+    ) -> bool {
         let _ = (ptr, layout, new_size);
         false
     }
@@ -158,30 +163,41 @@ impl<H: Heap> State<H> {
         )
     }
 
-    /// `allocate`, growing the region through the hook while it keeps giving memory.
+    /// `allocate`, counted; the rare paths (growth, failure) are kept out of line so the
+    /// common one stays small enough to inline.
+    #[inline]
     fn allocate(&mut self, layout: Layout) -> Option<NonNull<u8>> {
-        let block = loop {
-            if let Some(block) = self.heap.allocate(layout) {
-                break Some(block);
+        match self.heap.allocate(layout) {
+            Some(block) => {
+                self.counters.allocated(layout.size());
+                Some(block)
             }
-            let Some(grow) = self.grow else { break None };
+            None => self.grow_and_allocate(layout),
+        }
+    }
+
+    /// After a request did not fit: grows the region through the hook while it keeps giving
+    /// memory and the request still does not fit; records the failure when it never does.
+    #[cold]
+    #[inline(never)]
+    fn grow_and_allocate(&mut self, layout: Layout) -> Option<NonNull<u8>> {
+        while let Some(grow) = self.grow {
             let bytes = grow(self.heap.growth_needed(layout));
             if bytes == 0 {
-                break None;
+                break;
             }
             // SAFETY: the hook's contract (set_grow_hook): the `bytes` bytes after the region's
             // end are now valid and belong to this heap alone.
             unsafe { self.heap.extend(bytes) };
             self.counters.growths += 1;
-        };
-        match block {
-            Some(_) => self.counters.allocated(layout.size()),
-            None => {
-                self.counters.failures += 1;
-                self.last_failure = Some(FailureReport::new(H::NAME, layout, self.stats()));
+            if let Some(block) = self.heap.allocate(layout) {
+                self.counters.allocated(layout.size());
+                return Some(block);
             }
         }
-        block
+        self.counters.failures += 1;
+        self.last_failure = Some(FailureReport::new(H::NAME, layout, self.stats()));
+        None
     }
 }
 

@@ -163,7 +163,10 @@ impl<'a, H: Checked> Model<'a, H> {
                 unsafe { self.heap.extend(bytes) };
                 self.given += bytes;
                 let after = self.heap.stats().heap_size;
-                assert!(after >= before && after <= self.given, "{before} -> {after}");
+                assert!(
+                    after >= before && after <= self.given,
+                    "{before} -> {after}"
+                );
             }
         }
         self.check_counters();
@@ -204,7 +207,10 @@ impl<'a, H: Checked> Model<'a, H> {
         // SAFETY: `old` is live with this layout; the new size is nonzero and fits isize.
         let ptr = unsafe { self.heap.realloc(old.ptr, old.layout, size) };
         if ptr.is_null() {
-            assert!(!must_fit, "realloc to {new_layout:?} failed although it fits");
+            assert!(
+                !must_fit,
+                "realloc to {new_layout:?} failed although it fits"
+            );
             verify(old, old.layout.size());
             self.failed(new_layout);
             return;
@@ -243,10 +249,21 @@ impl<'a, H: Checked> Model<'a, H> {
     fn admit(&mut self, b: Block) {
         let (start, end) = (b.ptr.addr(), b.ptr.addr() + b.layout.size());
         let base = self.arena.ptr().addr();
-        assert_eq!(start % b.layout.align(), 0, "{:?} misaligned at {start:#x}", b.layout);
-        assert!(start >= base && end <= base + self.given, "block outside the region");
+        assert_eq!(
+            start % b.layout.align(),
+            0,
+            "{:?} misaligned at {start:#x}",
+            b.layout
+        );
+        assert!(
+            start >= base && end <= base + self.given,
+            "block outside the region"
+        );
         if let Some((&s, &e)) = self.spans.range(..end).next_back() {
-            assert!(e <= start, "{start:#x}..{end:#x} overlaps live {s:#x}..{e:#x}");
+            assert!(
+                e <= start,
+                "{start:#x}..{end:#x} overlaps live {s:#x}..{e:#x}"
+            );
         }
         self.spans.insert(start, end);
     }
@@ -286,8 +303,14 @@ impl<'a, H: Checked> Model<'a, H> {
         let whole = Layout::from_size_align(size, 1).expect("layout");
         // SAFETY: nonzero size.
         let ptr = unsafe { self.heap.alloc(whole) };
-        assert!(!ptr.is_null(), "the whole region ({size} bytes) is not one free block again");
-        assert!(ptr.addr() - self.arena.ptr().addr() < 16, "whole block starts the region");
+        assert!(
+            !ptr.is_null(),
+            "the whole region ({size} bytes) is not one free block again"
+        );
+        assert!(
+            ptr.addr() - self.arena.ptr().addr() < 16,
+            "whole block starts the region"
+        );
         // SAFETY: just allocated with this layout.
         unsafe { self.heap.dealloc(ptr, whole) };
         let s = self.heap.stats();

@@ -100,7 +100,10 @@ fn counters_follow_alloc_realloc_and_free() {
         assert_ne!(a2, a, "b is in the way: moved");
         assert_eq!(*a2.add(999), 0xab, "contents copied");
         let s = heap.stats();
-        assert_eq!((s.in_use, s.live, s.peak_in_use, s.allocations), (5024, 2, 6024, 3));
+        assert_eq!(
+            (s.in_use, s.live, s.peak_in_use, s.allocations),
+            (5024, 2, 6024, 3)
+        );
         let a3 = heap.realloc(a2, layout(5000, 8), 100);
         assert_eq!(a3, a2, "shrinks in place");
         heap.dealloc(a3, layout(100, 8));
