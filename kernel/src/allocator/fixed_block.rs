@@ -157,7 +157,7 @@ impl<F: Heap> FixedBlockHeap<F> {
     }
 
     /// A fallback block for `layout`, trimming the classes once if it does not fit at first.
-    fn from_fallback(&mut self, layout: Layout) -> Option<NonNull<u8>> {
+    fn fallback_allocate(&mut self, layout: Layout) -> Option<NonNull<u8>> {
         self.fallback
             .allocate(layout)
             .or_else(|| (self.trim() > 0).then(|| self.fallback.allocate(layout))?)
@@ -168,7 +168,7 @@ impl<F: Heap> FixedBlockHeap<F> {
     #[inline(never)]
     fn refill(&mut self, class: usize) -> Option<()> {
         let layout = chunk_layout(class);
-        let chunk = self.from_fallback(layout)?.as_ptr();
+        let chunk = self.fallback_allocate(layout)?.as_ptr();
         let (size, n) = (class_size(class), batch(class));
         let mut head = self.lists[class];
         for i in (0..n).rev() {
@@ -210,7 +210,7 @@ impl<F: Heap> Heap for FixedBlockHeap<F> {
 
     fn allocate(&mut self, layout: Layout) -> Option<NonNull<u8>> {
         let Some(class) = class_of(layout) else {
-            return self.from_fallback(layout);
+            return self.fallback_allocate(layout);
         };
         if self.lists[class].is_null() {
             self.refill(class)?;

@@ -170,7 +170,7 @@ impl<'a, H: Checked> Model<'a, H> {
             }
         }
         self.check_counters();
-        if self.ops % 64 == 0 {
+        if self.ops.is_multiple_of(64) {
             self.check_design();
         }
     }

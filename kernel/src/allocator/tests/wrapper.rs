@@ -153,3 +153,24 @@ fn report_of_a_design_without_classes_has_no_class_line() {
     assert_eq!(text.lines().count(), 4);
     let _ = heap.with_heap(|h| h.shape());
 }
+
+/// The wrappers can be `static`s (const constructors, `Sync`), as `#[global_allocator]` needs.
+static STATIC_BUMP: crate::allocator::BumpAllocator = Locked::new(BumpHeap::empty());
+static STATIC_LINKED_LIST: crate::allocator::LinkedListAllocator =
+    Locked::new(LinkedListHeap::empty());
+static STATIC_FIXED_BLOCK: crate::allocator::FixedBlockAllocator =
+    Locked::new(FixedBlockHeap::empty());
+
+#[test]
+fn statics_start_empty_and_refuse_requests() {
+    for a in [
+        &STATIC_BUMP as &dyn GlobalAlloc,
+        &STATIC_LINKED_LIST,
+        &STATIC_FIXED_BLOCK,
+    ] {
+        // SAFETY: nonzero size; nothing is allocated.
+        assert!(unsafe { a.alloc(layout(8, 8)) }.is_null(), "no region yet");
+    }
+    assert_eq!(STATIC_FIXED_BLOCK.stats().heap_size, 0);
+    assert_eq!(STATIC_LINKED_LIST.stats().failures, 1);
+}
