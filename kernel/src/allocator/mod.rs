@@ -274,6 +274,12 @@ impl<H: Heap> Locked<H> {
         self.state.lock().last_failure
     }
 
+    /// [`Locked::last_failure`] without waiting: `None` also when the lock is held, as on a
+    /// panic raised inside the allocator. For the panic path.
+    pub fn try_last_failure(&self) -> Option<FailureReport> {
+        self.state.try_lock()?.last_failure
+    }
+
     /// A report for `layout` with the figures now (for a failure seen elsewhere).
     pub fn failure_report(&self, layout: Layout) -> FailureReport {
         FailureReport::new(H::NAME, layout, self.stats())

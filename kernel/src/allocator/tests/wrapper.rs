@@ -62,6 +62,9 @@ fn grows_on_demand<H: Checked>() {
     // SAFETY: nonzero size.
     assert!(unsafe { heap.alloc(huge) }.is_null());
     assert_eq!(heap.last_failure().expect("recorded").layout, huge);
+    let held = heap.with_heap(|_| heap.try_last_failure());
+    assert!(held.is_none(), "does not wait for a held lock");
+    assert_eq!(heap.try_last_failure().map(|r| r.layout), Some(huge));
     for (p, l) in blocks {
         // SAFETY: live with this layout, freed once.
         unsafe { heap.dealloc(p, l) };
