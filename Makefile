@@ -8,6 +8,8 @@
 #   make deps      install what is missing: the pinned Rust toolchain with its targets and
 #                  components (rust-toolchain.toml), QEMU + its GTK/SDL window, OVMF, xorriso, mtools
 #   make lint      rustfmt check; clippy -D warnings on host, kernel (with and without ktest), loader
+#   make miri      the heap allocators' host tests under Miri (installs a nightly toolchain with
+#                  the miri component if missing; everything else stays on the pinned stable)
 #
 # Knobs (environment or make variables): MACHINE (q35), MEM (512M), SMP (1), ACCEL (tcg),
 # CPU (max), CMDLINE (kernel command line), QEMUFLAGS (extra QEMU options),
@@ -25,7 +27,7 @@ TOOLCHAIN := $(shell sed -n 's/^channel *= *"\([^"]*\)".*/\1/p' rust-toolchain.t
 
 export MACHINE MEM SMP ACCEL CPU CMDLINE QEMUFLAGS LIMINE_DIR OVMF_CODE OVMF_VARS TESTS
 
-.PHONY: all toolchain deps build run debug test iso run-iso bench lint clean
+.PHONY: all toolchain deps build run debug test iso run-iso bench lint miri clean
 
 all: build
 
@@ -61,6 +63,17 @@ bench: toolchain
 
 lint: toolchain
 	@$(XTASK) lint
+
+# Miri needs nightly; only this target uses it. MIRI_TOOLCHAIN picks another nightly.
+MIRI_TOOLCHAIN ?= nightly
+
+miri:
+	@command -v rustup >/dev/null 2>&1 || { echo "miri: needs rustup (to install a nightly toolchain)"; exit 1; }
+	@if ! rustup run $(MIRI_TOOLCHAIN) cargo miri --version >/dev/null 2>&1; then \
+		echo "miri: installing Rust $(MIRI_TOOLCHAIN) with the miri and rust-src components"; \
+		rustup toolchain install $(MIRI_TOOLCHAIN) --profile minimal --component miri,rust-src; \
+	fi
+	rustup run $(MIRI_TOOLCHAIN) cargo miri test -p kernel --lib allocator
 
 clean:
 	$(CARGO) clean

@@ -6,12 +6,14 @@
 
 #![cfg_attr(not(test), no_std)]
 // `unsafe` is fenced by the compiler (see docs/architecture.md, Unsafe): denied everywhere but
-// in the three places that must touch raw memory or the CPU, each allowed where it is declared:
-// `arch` (below), `boot::limine` and `testing::runner` (with the `ktest!` expansion).
+// in the places that must touch raw memory or the CPU, each allowed where it is declared: `arch`
+// (below), `allocator` (in its mod.rs), `boot::limine` and `testing::runner` (with the `ktest!`
+// expansion).
 #![deny(unsafe_code)]
 
 #[cfg(target_os = "none")]
 pub mod acpi;
+pub mod allocator;
 // All hardware access: port and MMIO handles, descriptor tables, trap stubs, page tables. Each
 // handle has one documented `unsafe` constructor and safe methods.
 #[cfg(target_os = "none")]
