@@ -10,6 +10,11 @@
 // `arch` (below), `boot::limine` and `testing::runner` (with the `ktest!` expansion).
 #![deny(unsafe_code)]
 
+// `alloc` only on the host until the kernel has a heap (issue 10): linking it into the kernel
+// binary without a global allocator fails.
+#[cfg(not(target_os = "none"))]
+extern crate alloc;
+
 #[cfg(target_os = "none")]
 pub mod acpi;
 // All hardware access: port and MMIO handles, descriptor tables, trap stubs, page tables. Each
@@ -33,5 +38,8 @@ pub mod print;
 #[cfg(target_os = "none")]
 pub mod serial;
 pub mod sync;
+// Executor and timers: they allocate, so host-only until the heap lands.
+#[cfg(not(target_os = "none"))]
+pub mod task;
 pub mod testing;
 pub mod time;

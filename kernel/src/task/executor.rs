@@ -1,0 +1,720 @@
+//! The executor: named tasks, wakers that push task keys into a lock-free run queue, and an
+//! idle path that cannot lose a wake-up.
+//!
+//! Key types: [`Executor`] (one per CPU; owns the futures and polls them), [`Spawner`] (a
+//! cloneable handle for spawning and listing from anywhere, including inside a task),
+//! [`JoinHandle`] (a future for a task's output), [`RunQueue`] (the per-CPU ready queue, the only
+//! thing a waker touches) and [`Idle`] (how the CPU sleeps; the kernel halts, tests model it).
+//!
+//! ```text
+//!   waker.wake() ──> queued.swap(true)? ──no──> RunQueue (ArrayQueue<u64> of task keys)
+//!                          │yes: already queued, nothing to do            │ pop
+//!                                                                          v
+//!   Spawner::spawn ──> directory slot (lock) ──> Executor::local[slot].poll(waker)
+//! ```
+//!
+//! - A task is one `Arc` cell (header with id, name, key, queued flag, state and poll count,
+//!   the output slot and the join waker) plus its boxed future, which only the executor holds.
+//!   The task's [`Waker`] is that `Arc` (`alloc::task::Wake`), made once at spawn and kept
+//!   beside the future, so polling builds nothing and waking allocates nothing: it swaps the
+//!   task's `queued` flag and, if it was clear, pushes the task's key (slot and generation)
+//!   into the [`RunQueue`]. A task is therefore in the queue at most once, so a queue as large
+//!   as the task table never overflows.
+//! - The executor clears `queued` just before polling, so a wake during the poll queues the
+//!   task again. A task that finishes while queued leaves its slot as a zombie until that
+//!   queue entry comes out, so a reused slot is never in the queue twice.
+//! - Finished tasks are dropped at once (future first; the cell when the last waker and the
+//!   join handle are gone). A stale waker of a finished task finds `queued` set and does
+//!   nothing.
+//! - Spawning takes the directory lock (task context only: it allocates). The directory also
+//!   answers task listings, so a task can list tasks while the executor is polling it.
+//! - Per CPU: an [`Executor`] and its [`RunQueue`] belong to one CPU. A waker pushes into its
+//!   task's own queue, lock-free, from any CPU or interrupt handler; cross-CPU wakes later only
+//!   add a "kick that CPU" call after the push.
+
+use alloc::boxed::Box;
+use alloc::sync::Arc;
+use alloc::task::Wake;
+use alloc::vec::Vec;
+use core::fmt;
+use core::future::Future;
+use core::pin::Pin;
+use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+use core::task::{Context, Poll, Waker};
+
+use crossbeam_queue::ArrayQueue;
+use futures_util::task::AtomicWaker;
+
+/// A task's identity: unique for the executor's lifetime, never reused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TaskId(u64);
+
+impl TaskId {
+    /// The number (tasks are numbered from 1 in spawn order).
+    pub const fn as_u64(self) -> u64 {
+        self.0
+    }
+}
+
+impl fmt::Display for TaskId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// What a task is doing, for listings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskState {
+    /// Woken (or new) and waiting in the run queue.
+    Ready,
+    /// Being polled right now.
+    Running,
+    /// Waiting for a wake-up.
+    Waiting,
+    /// Done; its output waits for the join handle.
+    Finished,
+}
+
+impl TaskState {
+    /// Lower-case name for listings.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Ready => "ready",
+            Self::Running => "running",
+            Self::Waiting => "waiting",
+            Self::Finished => "finished",
+        }
+    }
+}
+
+const STATE_RUNNING: u8 = 1;
+const STATE_WAITING: u8 = 2;
+const STATE_FINISHED: u8 = 3;
+
+/// One line of a task listing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TaskInfo {
+    /// The task's id.
+    pub id: TaskId,
+    /// The name given at spawn.
+    pub name: &'static str,
+    /// Its state at the time of the listing.
+    pub state: TaskState,
+    /// How often it has been polled.
+    pub polls: u64,
+}
+
+/// Executor-wide counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ExecutorStats {
+    /// Tasks alive (spawned, not finished).
+    pub live: usize,
+    /// The most tasks that can be alive at once.
+    pub capacity: usize,
+    /// Tasks spawned so far.
+    pub spawned: u64,
+    /// Tasks finished so far.
+    pub finished: u64,
+}
+
+/// Why a task could not be spawned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpawnError {
+    /// Every slot of the task table is taken.
+    Full {
+        /// The table's size.
+        capacity: usize,
+    },
+}
+
+impl fmt::Display for SpawnError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Full { capacity } => write!(f, "the task table is full ({capacity} tasks)"),
+        }
+    }
+}
+
+impl core::error::Error for SpawnError {}
+
+/// A run-queue entry: slot in the low half, the slot's generation in the high half.
+const fn make_key(slot: u32, generation: u32) -> u64 {
+    ((generation as u64) << 32) | slot as u64
+}
+
+const fn key_slot(key: u64) -> usize {
+    (key & 0xFFFF_FFFF) as usize
+}
+
+/// One CPU's ready queue: keys of woken tasks, at most one entry per task.
+///
+/// Lock-free and fixed-capacity (crossbeam's `ArrayQueue`), so an interrupt handler or another
+/// CPU may push at any moment without allocating or blocking.
+pub struct RunQueue {
+    ready: ArrayQueue<u64>,
+    cpu: u32,
+    /// Pushes that found the queue full. The queue holds as many entries as the task table
+    /// has slots and a task is queued at most once, so this stays zero; it is counted, not
+    /// assumed.
+    overflows: AtomicU64,
+}
+
+impl RunQueue {
+    fn new(capacity: usize, cpu: u32) -> Self {
+        Self {
+            ready: ArrayQueue::new(capacity.max(1)),
+            cpu,
+            overflows: AtomicU64::new(0),
+        }
+    }
+
+    fn push(&self, key: u64) {
+        if self.ready.push(key).is_err() {
+            self.overflows.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether no task is waiting to be polled.
+    pub fn is_empty(&self) -> bool {
+        self.ready.is_empty()
+    }
+
+    /// Tasks waiting to be polled.
+    pub fn len(&self) -> usize {
+        self.ready.len()
+    }
+
+    /// The CPU this queue belongs to.
+    pub fn cpu(&self) -> u32 {
+        self.cpu
+    }
+
+    /// Pushes that found the queue full (zero unless an invariant broke).
+    pub fn overflows(&self) -> u64 {
+        self.overflows.load(Ordering::Relaxed)
+    }
+}
+
+impl fmt::Debug for RunQueue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RunQueue")
+            .field("cpu", &self.cpu)
+            .field("len", &self.len())
+            .field("overflows", &self.overflows())
+            .finish()
+    }
+}
+
+/// What every task has, whatever its output type.
+struct Header {
+    id: TaskId,
+    name: &'static str,
+    key: u64,
+    /// Set while the task's key is in the run queue (and for good once it finished).
+    queued: AtomicBool,
+    state: AtomicU8,
+    /// Written by the executor only.
+    polls: AtomicU64,
+    queue: Arc<RunQueue>,
+}
+
+impl Header {
+    /// The whole wake path: no allocation, no lock.
+    fn schedule(&self) {
+        if !self.queued.swap(true, Ordering::AcqRel) {
+            self.queue.push(self.key);
+        }
+    }
+
+    fn info(&self) -> TaskInfo {
+        let state = match self.state.load(Ordering::Acquire) {
+            STATE_FINISHED => TaskState::Finished,
+            STATE_RUNNING => TaskState::Running,
+            _ if self.queued.load(Ordering::Acquire) => TaskState::Ready,
+            _ => TaskState::Waiting,
+        };
+        TaskInfo {
+            id: self.id,
+            name: self.name,
+            state,
+            polls: self.polls.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// The shared part of a task: header, output and the join handle's waker. It is also the
+/// task's waker.
+struct Cell<T> {
+    header: Header,
+    output: spin::Mutex<Option<T>>,
+    done: AtomicBool,
+    join: AtomicWaker,
+}
+
+impl<T> Cell<T> {
+    fn finish(&self, value: T) {
+        *self.output.lock() = Some(value);
+        self.done.store(true, Ordering::Release);
+        self.join.wake();
+    }
+}
+
+impl<T: Send + 'static> Wake for Cell<T> {
+    fn wake(self: Arc<Self>) {
+        self.header.schedule();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.header.schedule();
+    }
+}
+
+/// Type-erased access to a task's header.
+trait Meta: Send + Sync {
+    fn header(&self) -> &Header;
+}
+
+impl<T: Send> Meta for Cell<T> {
+    fn header(&self) -> &Header {
+        &self.header
+    }
+}
+
+type BoxedTask = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// What the executor needs to poll a task.
+struct Entry {
+    future: BoxedTask,
+    waker: Waker,
+    meta: Arc<dyn Meta>,
+}
+
+/// A slot of the executor's own table (no lock: only the executor touches it).
+enum Local {
+    Empty,
+    Live(Entry),
+    /// Finished while its key was still queued; freed when that key comes out.
+    Zombie,
+}
+
+/// A slot of the shared directory.
+struct DirSlot {
+    generation: u32,
+    /// The task in this slot, for listings.
+    meta: Option<Arc<dyn Meta>>,
+    /// A task spawned but not yet taken over by the executor.
+    pending: Option<Entry>,
+}
+
+struct Directory {
+    slots: Vec<DirSlot>,
+    free: Vec<u32>,
+}
+
+struct Shared {
+    dir: spin::Mutex<Directory>,
+    queue: Arc<RunQueue>,
+    next_id: AtomicU64,
+    spawned: AtomicU64,
+    finished: AtomicU64,
+    capacity: usize,
+}
+
+impl Shared {
+    fn spawn<F>(&self, name: &'static str, future: F) -> Result<JoinHandle<F::Output>, SpawnError>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let mut dir = self.dir.lock();
+        let Some(slot) = dir.free.pop() else {
+            return Err(SpawnError::Full {
+                capacity: self.capacity,
+            });
+        };
+        let generation = dir.slots[slot as usize].generation;
+        let key = make_key(slot, generation);
+        let cell = Arc::new(Cell {
+            header: Header {
+                id: TaskId(self.next_id.fetch_add(1, Ordering::Relaxed)),
+                name,
+                key,
+                // The key is pushed below; wakes before the first poll are absorbed by it.
+                queued: AtomicBool::new(true),
+                state: AtomicU8::new(0),
+                polls: AtomicU64::new(0),
+                queue: self.queue.clone(),
+            },
+            output: spin::Mutex::new(None),
+            done: AtomicBool::new(false),
+            join: AtomicWaker::new(),
+        });
+        let waker = Waker::from(cell.clone());
+        let for_output = cell.clone();
+        let future: BoxedTask = Box::pin(async move {
+            let value = future.await;
+            for_output.finish(value);
+        });
+        let meta: Arc<dyn Meta> = cell.clone();
+        let entry = &mut dir.slots[slot as usize];
+        entry.meta = Some(meta.clone());
+        entry.pending = Some(Entry {
+            future,
+            waker,
+            meta,
+        });
+        drop(dir);
+        self.spawned.fetch_add(1, Ordering::Relaxed);
+        self.queue.push(key);
+        Ok(JoinHandle { cell })
+    }
+
+    /// Frees a slot whose task finished and whose key is not queued.
+    fn release(&self, slot: usize) {
+        let meta = {
+            let mut dir = self.dir.lock();
+            let s = &mut dir.slots[slot];
+            s.generation = s.generation.wrapping_add(1);
+            let meta = s.meta.take();
+            dir.free.push(slot as u32);
+            meta
+        };
+        // Dropped outside the lock: the output's destructor may spawn.
+        drop(meta);
+    }
+
+    fn adopt(&self, key: u64) -> Option<Entry> {
+        let mut dir = self.dir.lock();
+        let slot = dir.slots.get_mut(key_slot(key))?;
+        if make_key(key_slot(key) as u32, slot.generation) != key {
+            return None;
+        }
+        slot.pending.take()
+    }
+
+    fn tasks(&self) -> Vec<TaskInfo> {
+        let dir = self.dir.lock();
+        let mut list: Vec<TaskInfo> = dir
+            .slots
+            .iter()
+            .filter_map(|s| s.meta.as_ref().map(|m| m.header().info()))
+            .collect();
+        drop(dir);
+        list.sort_unstable_by_key(|t| t.id);
+        list
+    }
+
+    fn stats(&self) -> ExecutorStats {
+        let spawned = self.spawned.load(Ordering::Relaxed);
+        let finished = self.finished.load(Ordering::Relaxed);
+        ExecutorStats {
+            live: spawned.saturating_sub(finished) as usize,
+            capacity: self.capacity,
+            spawned,
+            finished,
+        }
+    }
+}
+
+/// How the CPU waits for an interrupt when no task is ready.
+///
+/// The executor calls [`Idle::sleep_unless`] after it found its run queue empty. An interrupt
+/// may wake a task between that check and the sleep, so the implementation must (1) mask
+/// interrupts, (2) call `has_work` again, (3) return at once if it says `true`, and otherwise
+/// (4) unmask and halt as one step, so an interrupt that became pending after step 1 ends the
+/// halt instead of waiting for the next one. On x86-64: `cli`; check; `sti; hlt` (the
+/// instruction after `sti` runs before any interrupt is taken).
+pub trait Idle {
+    /// Sleeps until the next interrupt unless `has_work` returns `true` with interrupts masked.
+    fn sleep_unless(&self, has_work: &dyn Fn() -> bool);
+}
+
+/// A cloneable handle to an executor: spawns tasks (also from inside a task) and lists them.
+#[derive(Clone)]
+pub struct Spawner {
+    shared: Arc<Shared>,
+}
+
+impl Spawner {
+    /// Spawns `future` as a task called `name`; it is polled the next time the executor runs.
+    ///
+    /// # Errors
+    ///
+    /// [`SpawnError::Full`] when the task table has no free slot.
+    pub fn spawn<F>(
+        &self,
+        name: &'static str,
+        future: F,
+    ) -> Result<JoinHandle<F::Output>, SpawnError>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.shared.spawn(name, future)
+    }
+
+    /// Every task alive or finished-but-not-freed, by id.
+    pub fn tasks(&self) -> Vec<TaskInfo> {
+        self.shared.tasks()
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> ExecutorStats {
+        self.shared.stats()
+    }
+}
+
+impl fmt::Debug for Spawner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Spawner")
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+/// A future for a task's output.
+///
+/// Dropping it detaches the task (it still runs to completion; its output is then dropped).
+/// Once the output has been returned, polling again stays pending.
+pub struct JoinHandle<T> {
+    cell: Arc<Cell<T>>,
+}
+
+impl<T> JoinHandle<T> {
+    /// The task's id.
+    pub fn id(&self) -> TaskId {
+        self.cell.header.id
+    }
+
+    /// Whether the task has produced its output.
+    pub fn is_finished(&self) -> bool {
+        self.cell.done.load(Ordering::Acquire)
+    }
+
+    /// Takes the output if the task has finished (once).
+    pub fn try_take(&self) -> Option<T> {
+        self.cell.output.lock().take()
+    }
+}
+
+impl<T> Future for JoinHandle<T> {
+    type Output = T;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
+        if let Some(value) = self.try_take() {
+            return Poll::Ready(value);
+        }
+        self.cell.join.register(cx.waker());
+        // The task may have finished between the first look and the registration.
+        match self.try_take() {
+            Some(value) => Poll::Ready(value),
+            None => Poll::Pending,
+        }
+    }
+}
+
+impl<T> fmt::Debug for JoinHandle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JoinHandle")
+            .field("id", &self.id())
+            .field("finished", &self.is_finished())
+            .finish()
+    }
+}
+
+/// One CPU's executor: the futures, and the loop that polls them.
+pub struct Executor {
+    shared: Arc<Shared>,
+    local: Vec<Local>,
+}
+
+impl Executor {
+    /// An executor for CPU 0 with room for `capacity` live tasks.
+    pub fn new(capacity: usize) -> Self {
+        Self::for_cpu(capacity, 0)
+    }
+
+    /// An executor for CPU `cpu` with room for `capacity` live tasks (at least one).
+    pub fn for_cpu(capacity: usize, cpu: u32) -> Self {
+        let capacity = capacity.clamp(1, u32::MAX as usize);
+        let slots = (0..capacity)
+            .map(|_| DirSlot {
+                generation: 0,
+                meta: None,
+                pending: None,
+            })
+            .collect();
+        // Popped from the end: slot 0 first.
+        let free = (0..capacity as u32).rev().collect();
+        let shared = Arc::new(Shared {
+            dir: spin::Mutex::new(Directory { slots, free }),
+            queue: Arc::new(RunQueue::new(capacity, cpu)),
+            next_id: AtomicU64::new(1),
+            spawned: AtomicU64::new(0),
+            finished: AtomicU64::new(0),
+            capacity,
+        });
+        let local = (0..capacity).map(|_| Local::Empty).collect();
+        Self { shared, local }
+    }
+
+    /// A handle for spawning and listing.
+    pub fn spawner(&self) -> Spawner {
+        Spawner {
+            shared: self.shared.clone(),
+        }
+    }
+
+    /// Spawns `future` as a task called `name` (see [`Spawner::spawn`]).
+    ///
+    /// # Errors
+    ///
+    /// [`SpawnError::Full`] when the task table has no free slot.
+    pub fn spawn<F>(
+        &self,
+        name: &'static str,
+        future: F,
+    ) -> Result<JoinHandle<F::Output>, SpawnError>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.shared.spawn(name, future)
+    }
+
+    /// This CPU's run queue.
+    pub fn run_queue(&self) -> &RunQueue {
+        &self.shared.queue
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> ExecutorStats {
+        self.shared.stats()
+    }
+
+    /// Polls woken tasks until the run queue is empty; returns how many polls that took.
+    pub fn run_ready(&mut self) -> usize {
+        let mut polls = 0;
+        while let Some(key) = self.shared.queue.ready.pop() {
+            polls += usize::from(self.poll_key(key));
+        }
+        polls
+    }
+
+    /// Runs tasks, sleeping through `idle` when none is ready, until `done` returns `true`
+    /// (checked each time the run queue has been emptied).
+    pub fn run_until(&mut self, idle: &impl Idle, mut done: impl FnMut() -> bool) {
+        loop {
+            self.run_ready();
+            if done() {
+                return;
+            }
+            let queue = &self.shared.queue;
+            idle.sleep_unless(&|| !queue.is_empty());
+        }
+    }
+
+    /// Runs tasks forever (the kernel's last call on each CPU).
+    pub fn run(&mut self, idle: &impl Idle) -> ! {
+        loop {
+            self.run_ready();
+            let queue = &self.shared.queue;
+            idle.sleep_unless(&|| !queue.is_empty());
+        }
+    }
+
+    /// Polls the task behind one run-queue key; returns whether a poll happened.
+    fn poll_key(&mut self, key: u64) -> bool {
+        let slot = key_slot(key);
+        let Some(local) = self.local.get_mut(slot) else {
+            return false;
+        };
+        if let Local::Empty = local {
+            match self.shared.adopt(key) {
+                Some(entry) => *local = Local::Live(entry),
+                None => return false,
+            }
+        }
+        let entry = match local {
+            Local::Live(entry) => entry,
+            Local::Zombie => {
+                *local = Local::Empty;
+                self.shared.release(slot);
+                return false;
+            }
+            Local::Empty => return false,
+        };
+        let header = entry.meta.header();
+        if header.key != key {
+            return false;
+        }
+        // Cleared before the poll (acquiring what the waker published), so a wake during the
+        // poll queues the task again.
+        header.queued.swap(false, Ordering::AcqRel);
+        header.state.store(STATE_RUNNING, Ordering::Release);
+        header
+            .polls
+            .store(header.polls.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+        let mut cx = Context::from_waker(&entry.waker);
+        if entry.future.as_mut().poll(&mut cx).is_pending() {
+            header.state.store(STATE_WAITING, Ordering::Release);
+            return true;
+        }
+        header.state.store(STATE_FINISHED, Ordering::Release);
+        // Set for good: later wakes of this task do nothing.
+        let still_queued = header.queued.swap(true, Ordering::AcqRel);
+        let Local::Live(entry) = core::mem::replace(
+            local,
+            if still_queued {
+                Local::Zombie
+            } else {
+                Local::Empty
+            },
+        ) else {
+            unreachable!("the slot held the task just polled");
+        };
+        // The future and its captures go first (their destructors may spawn: no lock held).
+        drop(entry);
+        self.shared.finished.fetch_add(1, Ordering::Relaxed);
+        if !still_queued {
+            self.shared.release(slot);
+        }
+        true
+    }
+}
+
+impl fmt::Debug for Executor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Executor")
+            .field("queue", &*self.shared.queue)
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+/// Returns `Pending` once (after waking itself), then `Ready`: lets other ready tasks run.
+pub fn yield_now() -> YieldNow {
+    YieldNow { yielded: false }
+}
+
+/// The future of [`yield_now`].
+#[derive(Debug)]
+pub struct YieldNow {
+    yielded: bool,
+}
+
+impl Future for YieldNow {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.yielded {
+            return Poll::Ready(());
+        }
+        self.yielded = true;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
+
+#[cfg(test)]
+mod tests;
