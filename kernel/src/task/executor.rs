@@ -39,10 +39,9 @@ use alloc::vec::Vec;
 use core::fmt;
 use core::future::Future;
 use core::pin::Pin;
-use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use core::task::{Context, Poll, Waker};
 
-use crossbeam_queue::ArrayQueue;
 use futures_util::task::AtomicWaker;
 
 /// A task's identity: unique for the executor's lifetime, never reused.
@@ -148,40 +147,81 @@ const fn key_slot(key: u64) -> usize {
 
 /// One CPU's ready queue: keys of woken tasks, at most one entry per task.
 ///
-/// Lock-free and fixed-capacity (crossbeam's `ArrayQueue`), so an interrupt handler or another
-/// CPU may push at any moment without allocating or blocking.
+/// A fixed ring of atomic words, written by any number of wakers (interrupt handlers, other
+/// CPUs) and read by the one executor that owns it. Nothing in it locks or allocates:
+///
+/// - push: reserve a position with one `fetch_add` on `tail`, then store the key into that
+///   cell. The cell is free: a task is queued at most once and the ring has a cell per task,
+///   so fewer than `capacity` keys are ever queued or in flight (the producer confirms it
+///   against `head`, acquiring the consumer's clearing of the cell).
+/// - pop (the owner only): read the cell at `head`; [`EMPTY`] means nothing there yet (or a
+///   push between its reservation and its store); otherwise clear the cell and advance `head`.
+/// - empty: `head == tail`, so a reserved but not yet written key already counts as work and
+///   the executor does not halt over it.
 pub struct RunQueue {
-    ready: ArrayQueue<u64>,
+    cells: Box<[AtomicU64]>,
+    head: AtomicUsize,
+    tail: AtomicUsize,
     cpu: u32,
-    /// Pushes that found the queue full. The queue holds as many entries as the task table
-    /// has slots and a task is queued at most once, so this stays zero; it is counted, not
-    /// assumed.
+    /// Pushes that found no room (zero unless the one-entry-per-task invariant broke).
     overflows: AtomicU64,
 }
+
+/// An unused cell of the [`RunQueue`].
+const EMPTY: u64 = u64::MAX;
 
 impl RunQueue {
     fn new(capacity: usize, cpu: u32) -> Self {
         Self {
-            ready: ArrayQueue::new(capacity.max(1)),
+            cells: (0..capacity.max(1))
+                .map(|_| AtomicU64::new(EMPTY))
+                .collect(),
+            head: AtomicUsize::new(0),
+            tail: AtomicUsize::new(0),
             cpu,
             overflows: AtomicU64::new(0),
         }
     }
 
     fn push(&self, key: u64) {
-        if self.ready.push(key).is_err() {
+        let cap = self.cells.len();
+        // Checked before reserving, so a broken invariant drops the key (counted) instead of
+        // overwriting a queued one.
+        let tail = self.tail.load(Ordering::Relaxed);
+        if tail.wrapping_sub(self.head.load(Ordering::Acquire)) >= cap {
             self.overflows.fetch_add(1, Ordering::Relaxed);
+            return;
         }
+        let at = self.tail.fetch_add(1, Ordering::AcqRel);
+        // Acquire the consumer's progress: the cell `at` reuses was cleared before `head`
+        // moved past it.
+        let _ = self.head.load(Ordering::Acquire);
+        self.cells[at % cap].store(key, Ordering::Release);
     }
 
-    /// Whether no task is waiting to be polled.
+    /// The owner's side.
+    fn pop(&self) -> Option<u64> {
+        let head = self.head.load(Ordering::Relaxed);
+        let cell = &self.cells[head % self.cells.len()];
+        let key = cell.load(Ordering::Acquire);
+        if key == EMPTY {
+            return None;
+        }
+        cell.store(EMPTY, Ordering::Relaxed);
+        self.head.store(head.wrapping_add(1), Ordering::Release);
+        Some(key)
+    }
+
+    /// Whether no task is waiting to be polled (a push in progress counts as waiting).
     pub fn is_empty(&self) -> bool {
-        self.ready.is_empty()
+        self.len() == 0
     }
 
     /// Tasks waiting to be polled.
     pub fn len(&self) -> usize {
-        self.ready.len()
+        self.tail
+            .load(Ordering::Acquire)
+            .wrapping_sub(self.head.load(Ordering::Acquire))
     }
 
     /// The CPU this queue belongs to.
@@ -215,7 +255,7 @@ struct Header {
     state: AtomicU8,
     /// Written by the executor only.
     polls: AtomicU64,
-    queue: Arc<RunQueue>,
+    queue: &'static RunQueue,
 }
 
 impl Header {
@@ -248,11 +288,18 @@ struct Cell<T> {
     header: Header,
     output: spin::Mutex<Option<T>>,
     done: AtomicBool,
+    /// The join handle is gone: the output is dropped at once.
+    detached: AtomicBool,
     join: AtomicWaker,
 }
 
 impl<T> Cell<T> {
     fn finish(&self, value: T) {
+        if self.detached.load(Ordering::Acquire) {
+            self.done.store(true, Ordering::Release);
+            drop(value);
+            return;
+        }
         *self.output.lock() = Some(value);
         self.done.store(true, Ordering::Release);
         self.join.wake();
@@ -280,13 +327,46 @@ impl<T: Send> Meta for Cell<T> {
     }
 }
 
-type BoxedTask = Pin<Box<dyn Future<Output = ()> + Send>>;
+pin_project_lite::pin_project! {
+    /// A spawned future and its cell: where its output goes.
+    struct TaskFuture<F: Future> {
+        cell: Arc<Cell<F::Output>>,
+        #[pin]
+        future: F,
+    }
+}
+
+/// A task as the executor polls it: the future, type-erased, with its header beside it.
+trait Runnable: Send {
+    fn poll_task(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()>;
+    fn header(&self) -> &Header;
+}
+
+impl<F> Runnable for TaskFuture<F>
+where
+    F: Future + Send,
+    F::Output: Send,
+{
+    fn poll_task(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.project();
+        match this.future.poll(cx) {
+            Poll::Ready(value) => {
+                this.cell.finish(value);
+                Poll::Ready(())
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn header(&self) -> &Header {
+        &self.cell.header
+    }
+}
 
 /// What the executor needs to poll a task.
 struct Entry {
-    future: BoxedTask,
+    task: Pin<Box<dyn Runnable>>,
     waker: Waker,
-    meta: Arc<dyn Meta>,
 }
 
 /// A slot of the executor's own table (no lock: only the executor touches it).
@@ -309,14 +389,14 @@ struct DirSlot {
 struct Directory {
     slots: Vec<DirSlot>,
     free: Vec<u32>,
+    next_id: u64,
+    spawned: u64,
+    finished: u64,
 }
 
 struct Shared {
     dir: spin::Mutex<Directory>,
-    queue: Arc<RunQueue>,
-    next_id: AtomicU64,
-    spawned: AtomicU64,
-    finished: AtomicU64,
+    queue: &'static RunQueue,
     capacity: usize,
 }
 
@@ -336,35 +416,31 @@ impl Shared {
         let key = make_key(slot, generation);
         let cell = Arc::new(Cell {
             header: Header {
-                id: TaskId(self.next_id.fetch_add(1, Ordering::Relaxed)),
+                id: TaskId(dir.next_id),
                 name,
                 key,
                 // The key is pushed below; wakes before the first poll are absorbed by it.
                 queued: AtomicBool::new(true),
                 state: AtomicU8::new(0),
                 polls: AtomicU64::new(0),
-                queue: self.queue.clone(),
+                queue: self.queue,
             },
             output: spin::Mutex::new(None),
             done: AtomicBool::new(false),
+            detached: AtomicBool::new(false),
             join: AtomicWaker::new(),
         });
         let waker = Waker::from(cell.clone());
-        let for_output = cell.clone();
-        let future: BoxedTask = Box::pin(async move {
-            let value = future.await;
-            for_output.finish(value);
-        });
-        let meta: Arc<dyn Meta> = cell.clone();
-        let entry = &mut dir.slots[slot as usize];
-        entry.meta = Some(meta.clone());
-        entry.pending = Some(Entry {
+        let task: Pin<Box<dyn Runnable>> = Box::pin(TaskFuture {
+            cell: cell.clone(),
             future,
-            waker,
-            meta,
         });
+        dir.next_id += 1;
+        dir.spawned += 1;
+        let entry = &mut dir.slots[slot as usize];
+        entry.meta = Some(cell.clone());
+        entry.pending = Some(Entry { task, waker });
         drop(dir);
-        self.spawned.fetch_add(1, Ordering::Relaxed);
         self.queue.push(key);
         Ok(JoinHandle { cell })
     }
@@ -377,6 +453,7 @@ impl Shared {
             s.generation = s.generation.wrapping_add(1);
             let meta = s.meta.take();
             dir.free.push(slot as u32);
+            dir.finished += 1;
             meta
         };
         // Dropped outside the lock: the output's destructor may spawn.
@@ -405,8 +482,9 @@ impl Shared {
     }
 
     fn stats(&self) -> ExecutorStats {
-        let spawned = self.spawned.load(Ordering::Relaxed);
-        let finished = self.finished.load(Ordering::Relaxed);
+        let dir = self.dir.lock();
+        let (spawned, finished) = (dir.spawned, dir.finished);
+        drop(dir);
         ExecutorStats {
             live: spawned.saturating_sub(finished) as usize,
             capacity: self.capacity,
@@ -513,6 +591,12 @@ impl<T> Future for JoinHandle<T> {
     }
 }
 
+impl<T> Drop for JoinHandle<T> {
+    fn drop(&mut self) {
+        self.cell.detached.store(true, Ordering::Release);
+    }
+}
+
 impl<T> fmt::Debug for JoinHandle<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JoinHandle")
@@ -547,11 +631,16 @@ impl Executor {
         // Popped from the end: slot 0 first.
         let free = (0..capacity as u32).rev().collect();
         let shared = Arc::new(Shared {
-            dir: spin::Mutex::new(Directory { slots, free }),
-            queue: Arc::new(RunQueue::new(capacity, cpu)),
-            next_id: AtomicU64::new(1),
-            spawned: AtomicU64::new(0),
-            finished: AtomicU64::new(0),
+            dir: spin::Mutex::new(Directory {
+                slots,
+                free,
+                next_id: 1,
+                spawned: 0,
+                finished: 0,
+            }),
+            // Never freed: wakers may outlive the executor, and each CPU's queue lives as long
+            // as the kernel (host tests leak one per executor).
+            queue: Box::leak(Box::new(RunQueue::new(capacity, cpu))),
             capacity,
         });
         let local = (0..capacity).map(|_| Local::Empty).collect();
@@ -584,7 +673,7 @@ impl Executor {
 
     /// This CPU's run queue.
     pub fn run_queue(&self) -> &RunQueue {
-        &self.shared.queue
+        self.shared.queue
     }
 
     /// Counters.
@@ -595,7 +684,7 @@ impl Executor {
     /// Polls woken tasks until the run queue is empty; returns how many polls that took.
     pub fn run_ready(&mut self) -> usize {
         let mut polls = 0;
-        while let Some(key) = self.shared.queue.ready.pop() {
+        while let Some(key) = self.shared.queue.pop() {
             polls += usize::from(self.poll_key(key));
         }
         polls
@@ -609,7 +698,7 @@ impl Executor {
             if done() {
                 return;
             }
-            let queue = &self.shared.queue;
+            let queue = self.shared.queue;
             idle.sleep_unless(&|| !queue.is_empty());
         }
     }
@@ -618,7 +707,7 @@ impl Executor {
     pub fn run(&mut self, idle: &impl Idle) -> ! {
         loop {
             self.run_ready();
-            let queue = &self.shared.queue;
+            let queue = self.shared.queue;
             idle.sleep_unless(&|| !queue.is_empty());
         }
     }
@@ -644,7 +733,7 @@ impl Executor {
             }
             Local::Empty => return false,
         };
-        let header = entry.meta.header();
+        let header = entry.task.header();
         if header.key != key {
             return false;
         }
@@ -656,7 +745,9 @@ impl Executor {
             .polls
             .store(header.polls.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
         let mut cx = Context::from_waker(&entry.waker);
-        if entry.future.as_mut().poll(&mut cx).is_pending() {
+        let pending = entry.task.as_mut().poll_task(&mut cx).is_pending();
+        let header = entry.task.header();
+        if pending {
             header.state.store(STATE_WAITING, Ordering::Release);
             return true;
         }
@@ -675,7 +766,6 @@ impl Executor {
         };
         // The future and its captures go first (their destructors may spawn: no lock held).
         drop(entry);
-        self.shared.finished.fetch_add(1, Ordering::Relaxed);
         if !still_queued {
             self.shared.release(slot);
         }
@@ -686,7 +776,7 @@ impl Executor {
 impl fmt::Debug for Executor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Executor")
-            .field("queue", &*self.shared.queue)
+            .field("queue", self.shared.queue)
             .field("stats", &self.stats())
             .finish()
     }
