@@ -29,6 +29,7 @@ pub mod drivers;
 pub mod exceptions;
 #[cfg(target_os = "none")]
 pub mod init;
+pub mod input;
 pub mod interrupts;
 pub mod logger;
 pub mod memory;
