@@ -100,10 +100,10 @@ mod tests {
         );
         let mut keys = Vec::new();
         for &b in bytes {
-            if let Ok(Some(ev)) = kb.add_byte(b) {
-                if let Some(k) = kb.process_keyevent(ev).and_then(from_pc_keyboard) {
-                    keys.push(k);
-                }
+            if let Ok(Some(ev)) = kb.add_byte(b)
+                && let Some(k) = kb.process_keyevent(ev).and_then(from_pc_keyboard)
+            {
+                keys.push(k);
             }
         }
         keys
