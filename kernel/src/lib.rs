@@ -32,6 +32,7 @@ pub mod init;
 pub mod input;
 pub mod interrupts;
 pub mod logger;
+pub mod logring;
 pub mod memory;
 #[cfg(target_os = "none")]
 mod panic;
