@@ -39,6 +39,7 @@ mod panic;
 pub mod print;
 #[cfg(target_os = "none")]
 pub mod serial;
+pub mod shell;
 pub mod sync;
 // Executor and timers: they allocate, so host-only until the heap lands.
 #[cfg(not(target_os = "none"))]
