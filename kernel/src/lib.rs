@@ -17,6 +17,7 @@ extern crate alloc;
 
 #[cfg(target_os = "none")]
 pub mod acpi;
+pub mod aml;
 // All hardware access: port and MMIO handles, descriptor tables, trap stubs, page tables. Each
 // handle has one documented `unsafe` constructor and safe methods.
 #[cfg(target_os = "none")]
