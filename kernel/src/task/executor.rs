@@ -187,15 +187,21 @@ impl RunQueue {
         let cap = self.cells.len();
         // Checked before reserving, so a broken invariant drops the key (counted) instead of
         // overwriting a queued one.
-        let tail = self.tail.load(Ordering::Relaxed);
+        // (`tail` is read before `head`, so a pop in between can only make the queue look
+        // emptier than it is, never falsely full.)
+        let tail = self.tail.load(Ordering::Acquire);
         if tail.wrapping_sub(self.head.load(Ordering::Acquire)) >= cap {
             self.overflows.fetch_add(1, Ordering::Relaxed);
             return;
         }
         let at = self.tail.fetch_add(1, Ordering::AcqRel);
-        // Acquire the consumer's progress: the cell `at` reuses was cleared before `head`
-        // moved past it.
-        let _ = self.head.load(Ordering::Acquire);
+        // The cell `at` reuses was cleared before `head` moved past its previous occupant;
+        // acquiring such a `head` orders our store after that clear. Fewer than `capacity`
+        // keys are queued, so the first load already shows it (the loop never spins unless
+        // the invariant broke).
+        while at.wrapping_sub(self.head.load(Ordering::Acquire)) >= cap {
+            core::hint::spin_loop();
+        }
         self.cells[at % cap].store(key, Ordering::Release);
     }
 

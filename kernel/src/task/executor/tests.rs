@@ -542,3 +542,60 @@ mod prop {
         }
     }
 }
+
+#[test]
+fn concurrent_wakes_from_many_threads_are_never_lost() {
+    const TASKS: usize = 256;
+    const THREADS: usize = 4;
+    const ROUNDS: u64 = 200;
+    let mut ex = Executor::new(TASKS);
+    let woken: Arc<Vec<AtomicU64>> = Arc::new((0..TASKS).map(|_| AtomicU64::new(0)).collect());
+    let wakers: Arc<Vec<std::sync::OnceLock<Waker>>> =
+        Arc::new((0..TASKS).map(|_| std::sync::OnceLock::new()).collect());
+    let mut handles = Vec::new();
+    for i in 0..TASKS {
+        let (woken, wakers) = (woken.clone(), wakers.clone());
+        handles.push(
+            ex.spawn(
+                "woken",
+                core::future::poll_fn(move |cx| {
+                    let _ = wakers[i].set(cx.waker().clone());
+                    if woken[i].load(Ordering::Acquire) >= THREADS as u64 * ROUNDS {
+                        Poll::Ready(())
+                    } else {
+                        Poll::Pending
+                    }
+                }),
+            )
+            .unwrap(),
+        );
+    }
+    ex.run_ready();
+    let threads: Vec<_> = (0..THREADS)
+        .map(|t| {
+            let (woken, wakers) = (woken.clone(), wakers.clone());
+            std::thread::spawn(move || {
+                for _ in 0..ROUNDS {
+                    for k in 0..TASKS {
+                        let i = (k * 7 + t * 13) % TASKS;
+                        woken[i].fetch_add(1, Ordering::Release);
+                        wakers[i].get().unwrap().wake_by_ref();
+                    }
+                }
+            })
+        })
+        .collect();
+    while !threads.iter().all(std::thread::JoinHandle::is_finished) {
+        ex.run_ready();
+    }
+    for t in threads {
+        t.join().unwrap();
+    }
+    ex.run_ready();
+    assert!(
+        handles.iter().all(JoinHandle::is_finished),
+        "a wake was lost"
+    );
+    assert_eq!(ex.run_queue().overflows(), 0);
+    assert_eq!(ex.stats().live, 0);
+}
