@@ -8,14 +8,15 @@
 //! - wake-to-poll: every task is parked (pending, its waker kept by the bench); one round wakes
 //!   each once and runs the executor until its queue is empty. Reported per wake + poll.
 //! - spawn-to-completion: spawn that many tasks that finish on their first poll, then run them.
-//!   Reported per task.
+//!   Reported per task. Ours spawns detached tasks for the comparison (the seed's design has
+//!   no join handles); `_joinable` is the same with a join handle per task.
 //!
 //! Criterion reports first; then the bench measures the contract figures itself (interleaved
 //! batches timed with `Instant`, best batch average) and prints:
 //!
 //! ```text
 //! bench: executor_wake_to_poll_<executor>_<n>: <ns> ns
-//! bench: executor_spawn_to_completion_<executor>_<n>: <ns> ns
+//! bench: executor_spawn_to_completion_<executor>_<n>: <ns> ns  (ours, ours_joinable, seed_design)
 //! ratio: executor_wake_vs_seed_design: <seed time / ours>       (1024 tasks)
 //! ratio: executor_spawn_vs_seed_design: <seed time / ours>      (1024 tasks)
 //! ratio: executor_wake_vs_seed_design_16: ...                   (16 tasks)
@@ -150,7 +151,7 @@ struct WakeSet {
 
 impl WakeSet {
     fn new(n: usize) -> Self {
-        let ours = Executor::new(n);
+        let mut ours = Executor::new(n);
         let reg = Arc::new(Mutex::new(Vec::new()));
         for _ in 0..n {
             drop(
@@ -163,7 +164,6 @@ impl WakeSet {
                 .expect("room for every task"),
             );
         }
-        let mut ours = ours;
         ours.run_ready();
         let ours_wakers = std::mem::take(&mut *reg.lock().unwrap());
         let mut seed = seed::Executor::new(n);
@@ -198,7 +198,21 @@ impl WakeSet {
     }
 }
 
+/// Detached spawns: what the seed's design offers (it has no join handles).
 fn spawn_round_ours(ex: &mut Executor, n: usize) {
+    for i in 0..n {
+        black_box(
+            ex.spawn_detached("short", async move {
+                black_box(i);
+            })
+            .expect("room for every task"),
+        );
+    }
+    black_box(ex.run_ready());
+}
+
+/// Spawns with a join handle each (dropped before the task runs).
+fn spawn_round_ours_joinable(ex: &mut Executor, n: usize) {
     for i in 0..n {
         drop(
             ex.spawn("short", async move {
@@ -237,6 +251,7 @@ struct Figures {
     wake_ours: f64,
     wake_seed: f64,
     spawn_ours: f64,
+    spawn_joinable: f64,
     spawn_seed: f64,
 }
 
@@ -249,6 +264,7 @@ fn measure(n: usize) -> Figures {
         wake_ours: f64::MAX,
         wake_seed: f64::MAX,
         spawn_ours: f64::MAX,
+        spawn_joinable: f64::MAX,
         spawn_seed: f64::MAX,
     };
     // Interleaved, so both see the same machine state.
@@ -257,6 +273,9 @@ fn measure(n: usize) -> Figures {
         f.wake_seed = f.wake_seed.min(best(3, rounds, n, || set.round_seed()));
         f.spawn_ours = f.spawn_ours.min(best(3, rounds / 4 + 1, n, || {
             spawn_round_ours(&mut ours, n)
+        }));
+        f.spawn_joinable = f.spawn_joinable.min(best(3, rounds / 4 + 1, n, || {
+            spawn_round_ours_joinable(&mut ours, n)
         }));
         f.spawn_seed = f.spawn_seed.min(best(3, rounds / 4 + 1, n, || {
             spawn_round_seed(&mut seed, n)
@@ -308,6 +327,10 @@ fn main() {
         println!(
             "bench: executor_spawn_to_completion_ours_{n}: {:.1} ns",
             f.spawn_ours
+        );
+        println!(
+            "bench: executor_spawn_to_completion_ours_joinable_{n}: {:.1} ns",
+            f.spawn_joinable
         );
         println!(
             "bench: executor_spawn_to_completion_seed_design_{n}: {:.1} ns",

@@ -7,30 +7,34 @@
 //! thing a waker touches) and [`Idle`] (how the CPU sleeps; the kernel halts, tests model it).
 //!
 //! ```text
-//!   waker.wake() ──> queued.swap(true)? ──no──> RunQueue (ArrayQueue<u64> of task keys)
-//!                          │yes: already queued, nothing to do            │ pop
-//!                                                                          v
-//!   Spawner::spawn ──> directory slot (lock) ──> Executor::local[slot].poll(waker)
+//!   waker.wake() ──CAS (generation, queued: 0 -> 1)──ok──> RunQueue: push the task's key
+//!                          │failed: already queued, or a stale waker        │ pop
+//!                                                                           v
+//!   spawn ──> directory slot (lock) ──> Executor::local[slot]: poll the future with its waker
 //! ```
 //!
-//! - A task is one `Arc` cell (header with id, name, key, queued flag, state and poll count,
-//!   the output slot and the join waker) plus its boxed future, which only the executor holds.
-//!   The task's [`Waker`] is that `Arc` (`alloc::task::Wake`), made once at spawn and kept
-//!   beside the future, so polling builds nothing and waking allocates nothing: it swaps the
-//!   task's `queued` flag and, if it was clear, pushes the task's key (slot and generation)
+//! - A task is its boxed future (only the executor holds it), a small `Arc` that is its
+//!   [`Waker`] (`alloc::task::Wake`: the task's key and a reference to the executor's core),
+//!   and, if it can be joined, an `Arc` output cell shared with its [`JoinHandle`]. The waker
+//!   is made once at spawn and kept beside the future, so polling builds nothing.
+//! - The per-slot state (one word: the slot's generation and the task's `queued` bit; the
+//!   task's state and poll count) lives in a fixed table beside the run queue. Waking
+//!   allocates nothing and takes no lock: one compare-and-swap from (generation, not queued)
+//!   to (generation, queued) and, if it succeeded, a push of the key (slot and generation)
 //!   into the [`RunQueue`]. A task is therefore in the queue at most once, so a queue as large
-//!   as the task table never overflows.
+//!   as the task table never overflows; a waker whose task is gone fails the comparison (the
+//!   slot's generation moved on) and does nothing.
 //! - The executor clears `queued` just before polling, so a wake during the poll queues the
-//!   task again. A task that finishes while queued leaves its slot as a zombie until that
-//!   queue entry comes out, so a reused slot is never in the queue twice.
-//! - Finished tasks are dropped at once (future first; the cell when the last waker and the
-//!   join handle are gone). A stale waker of a finished task finds `queued` set and does
-//!   nothing.
+//!   task again. A finishing task moves its slot to the next generation with `queued` set
+//!   (no wake counts until a new task arrives); if its key was still queued, the slot stays a
+//!   zombie until that key comes out, so a reused slot is never in the queue twice.
+//! - Finished tasks are dropped at once (the future, its captures and its waker); the output
+//!   waits in its cell for the join handle.
 //! - Spawning takes the directory lock (task context only: it allocates). The directory also
 //!   answers task listings, so a task can list tasks while the executor is polling it.
-//! - Per CPU: an [`Executor`] and its [`RunQueue`] belong to one CPU. A waker pushes into its
-//!   task's own queue, lock-free, from any CPU or interrupt handler; cross-CPU wakes later only
-//!   add a "kick that CPU" call after the push.
+//! - Per CPU: an [`Executor`], its [`RunQueue`] and slot table belong to one CPU. A waker
+//!   pushes into its task's own queue, lock-free, from any CPU or interrupt handler;
+//!   cross-CPU wakes later only add a "kick that CPU" call after the push.
 
 use alloc::boxed::Box;
 use alloc::sync::Arc;
@@ -251,101 +255,116 @@ impl fmt::Debug for RunQueue {
     }
 }
 
-/// What every task has, whatever its output type.
-struct Header {
-    id: TaskId,
-    name: &'static str,
-    key: u64,
-    /// Set while the task's key is in the run queue (and for good once it finished).
-    queued: AtomicBool,
+/// Per-slot task state, lock-free: what wakers, the executor and listings share.
+///
+/// `word` holds the slot's generation (bits 1..33) and the task's `queued` bit (bit 0). A
+/// waker sets `queued` with one compare-and-swap that also checks the generation, so a stale
+/// waker (its task finished, the slot reused) fails the comparison and does nothing.
+struct SlotState {
+    word: AtomicU64,
     state: AtomicU8,
     /// Written by the executor only.
     polls: AtomicU64,
-    queue: &'static RunQueue,
 }
 
-impl Header {
-    /// The whole wake path: no allocation, no lock.
-    fn schedule(&self) {
-        if !self.queued.swap(true, Ordering::AcqRel) {
-            self.queue.push(self.key);
+const QUEUED: u64 = 1;
+
+const fn word(generation: u32, queued: bool) -> u64 {
+    ((generation as u64) << 1) | queued as u64
+}
+
+const fn key_generation(key: u64) -> u32 {
+    (key >> 32) as u32
+}
+
+/// What wakers reach: the run queue and the slot states. Never freed (see [`Executor::for_cpu`]).
+struct Core {
+    queue: RunQueue,
+    slots: Box<[SlotState]>,
+}
+
+impl Core {
+    /// The whole wake path: one compare-and-swap, then a push. No allocation, no lock.
+    fn schedule(&self, key: u64) {
+        let Some(s) = self.slots.get(key_slot(key)) else {
+            return;
+        };
+        let idle = word(key_generation(key), false);
+        if s.word
+            .compare_exchange(idle, idle | QUEUED, Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok()
+        {
+            self.queue.push(key);
         }
     }
 
-    fn info(&self) -> TaskInfo {
-        let state = match self.state.load(Ordering::Acquire) {
+    fn info(&self, slot: usize, id: TaskId, name: &'static str) -> TaskInfo {
+        let s = &self.slots[slot];
+        let state = match s.state.load(Ordering::Acquire) {
             STATE_FINISHED => TaskState::Finished,
             STATE_RUNNING => TaskState::Running,
-            _ if self.queued.load(Ordering::Acquire) => TaskState::Ready,
+            _ if s.word.load(Ordering::Acquire) & QUEUED != 0 => TaskState::Ready,
             _ => TaskState::Waiting,
         };
         TaskInfo {
-            id: self.id,
-            name: self.name,
+            id,
+            name,
             state,
-            polls: self.polls.load(Ordering::Relaxed),
+            polls: s.polls.load(Ordering::Relaxed),
         }
     }
 }
 
-/// The shared part of a task: header, output and the join handle's waker. It is also the
-/// task's waker.
-struct Cell<T> {
-    header: Header,
-    output: spin::Mutex<Option<T>>,
+/// A task's waker: its key and where to push it.
+struct TaskWaker {
+    core: &'static Core,
+    key: u64,
+}
+
+impl Wake for TaskWaker {
+    fn wake(self: Arc<Self>) {
+        self.core.schedule(self.key);
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.core.schedule(self.key);
+    }
+}
+
+/// Where a task's output goes when a [`JoinHandle`] waits for it.
+struct Output<T> {
+    value: spin::Mutex<Option<T>>,
     done: AtomicBool,
     /// The join handle is gone: the output is dropped at once.
     detached: AtomicBool,
     join: AtomicWaker,
 }
 
-impl<T> Cell<T> {
+impl<T> Output<T> {
     fn finish(&self, value: T) {
         if self.detached.load(Ordering::Acquire) {
             self.done.store(true, Ordering::Release);
             drop(value);
             return;
         }
-        *self.output.lock() = Some(value);
+        *self.value.lock() = Some(value);
         self.done.store(true, Ordering::Release);
         self.join.wake();
     }
 }
 
-impl<T: Send + 'static> Wake for Cell<T> {
-    fn wake(self: Arc<Self>) {
-        self.header.schedule();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.header.schedule();
-    }
-}
-
-/// Type-erased access to a task's header.
-trait Meta: Send + Sync {
-    fn header(&self) -> &Header;
-}
-
-impl<T: Send> Meta for Cell<T> {
-    fn header(&self) -> &Header {
-        &self.header
-    }
-}
-
 pin_project_lite::pin_project! {
-    /// A spawned future and its cell: where its output goes.
+    /// A spawned future and, if someone may join it, where its output goes.
     struct TaskFuture<F: Future> {
-        cell: Arc<Cell<F::Output>>,
+        output: Option<Arc<Output<F::Output>>>,
         #[pin]
         future: F,
     }
 }
 
-/// A task as the executor polls it: the future, type-erased, with its header beside it.
+/// A task as the executor polls it: the future, type-erased.
 trait Runnable: Send {
     fn poll_task(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()>;
-    fn header(&self) -> &Header;
 }
 
 impl<F> Runnable for TaskFuture<F>
@@ -357,15 +376,14 @@ where
         let this = self.project();
         match this.future.poll(cx) {
             Poll::Ready(value) => {
-                this.cell.finish(value);
+                match this.output {
+                    Some(out) => out.finish(value),
+                    None => drop(value),
+                }
                 Poll::Ready(())
             }
             Poll::Pending => Poll::Pending,
         }
-    }
-
-    fn header(&self) -> &Header {
-        &self.cell.header
     }
 }
 
@@ -373,6 +391,7 @@ where
 struct Entry {
     task: Pin<Box<dyn Runnable>>,
     waker: Waker,
+    key: u64,
 }
 
 /// A slot of the executor's own table (no lock: only the executor touches it).
@@ -383,12 +402,11 @@ enum Local {
     Zombie,
 }
 
-/// A slot of the shared directory.
+/// A slot of the shared directory: who lives there, for listings and hand-over.
 struct DirSlot {
-    generation: u32,
-    /// The task in this slot, for listings.
-    meta: Option<Arc<dyn Meta>>,
-    /// A task spawned but not yet taken over by the executor.
+    /// Id and name of the task in this slot.
+    task: Option<(TaskId, &'static str)>,
+    /// A task spawned from elsewhere, not yet taken over by the executor.
     pending: Option<Entry>,
 }
 
@@ -402,12 +420,21 @@ struct Directory {
 
 struct Shared {
     dir: spin::Mutex<Directory>,
-    queue: &'static RunQueue,
+    core: &'static Core,
     capacity: usize,
 }
 
 impl Shared {
-    fn spawn<F>(&self, name: &'static str, future: F) -> Result<JoinHandle<F::Output>, SpawnError>
+    /// Creates the task in a free slot. `direct`: the caller is the executor itself and takes
+    /// the entry (and queues the key); otherwise the entry waits in the directory and the key
+    /// is queued here.
+    fn spawn_inner<F>(
+        &self,
+        name: &'static str,
+        future: F,
+        joinable: bool,
+        direct: bool,
+    ) -> Result<(TaskId, Option<JoinHandle<F::Output>>, Option<Entry>), SpawnError>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
@@ -418,58 +445,63 @@ impl Shared {
                 capacity: self.capacity,
             });
         };
-        let generation = dir.slots[slot as usize].generation;
+        let state = &self.core.slots[slot as usize];
+        // A free slot's word is (generation, queued): queued stays set until the first poll,
+        // so wakes before it are absorbed by the key pushed below.
+        let generation = (state.word.load(Ordering::Acquire) >> 1) as u32;
         let key = make_key(slot, generation);
-        let cell = Arc::new(Cell {
-            header: Header {
-                id: TaskId(dir.next_id),
-                name,
-                key,
-                // The key is pushed below; wakes before the first poll are absorbed by it.
-                queued: AtomicBool::new(true),
-                state: AtomicU8::new(0),
-                polls: AtomicU64::new(0),
-                queue: self.queue,
-            },
-            output: spin::Mutex::new(None),
-            done: AtomicBool::new(false),
-            detached: AtomicBool::new(false),
-            join: AtomicWaker::new(),
-        });
-        let waker = Waker::from(cell.clone());
-        let task: Pin<Box<dyn Runnable>> = Box::pin(TaskFuture {
-            cell: cell.clone(),
-            future,
-        });
+        state.state.store(0, Ordering::Relaxed);
+        state.polls.store(0, Ordering::Relaxed);
+        let id = TaskId(dir.next_id);
         dir.next_id += 1;
         dir.spawned += 1;
-        let entry = &mut dir.slots[slot as usize];
-        entry.meta = Some(cell.clone());
-        entry.pending = Some(Entry { task, waker });
+        let output = joinable.then(|| {
+            Arc::new(Output {
+                value: spin::Mutex::new(None),
+                done: AtomicBool::new(false),
+                detached: AtomicBool::new(false),
+                join: AtomicWaker::new(),
+            })
+        });
+        let handle = output.as_ref().map(|o| JoinHandle {
+            id,
+            output: o.clone(),
+        });
+        let entry = Entry {
+            task: Box::pin(TaskFuture { output, future }),
+            waker: Waker::from(Arc::new(TaskWaker {
+                core: self.core,
+                key,
+            })),
+            key,
+        };
+        let d = &mut dir.slots[slot as usize];
+        d.task = Some((id, name));
+        let entry = if direct {
+            Some(entry)
+        } else {
+            d.pending = Some(entry);
+            None
+        };
         drop(dir);
-        self.queue.push(key);
-        Ok(JoinHandle { cell })
+        if !direct {
+            self.core.queue.push(key);
+        }
+        Ok((id, handle, entry))
     }
 
     /// Frees a slot whose task finished and whose key is not queued.
     fn release(&self, slot: usize) {
-        let meta = {
-            let mut dir = self.dir.lock();
-            let s = &mut dir.slots[slot];
-            s.generation = s.generation.wrapping_add(1);
-            let meta = s.meta.take();
-            dir.free.push(slot as u32);
-            dir.finished += 1;
-            meta
-        };
-        // Dropped outside the lock: the output's destructor may spawn.
-        drop(meta);
+        let mut dir = self.dir.lock();
+        dir.slots[slot].task = None;
+        dir.free.push(slot as u32);
+        dir.finished += 1;
     }
 
     fn adopt(&self, key: u64) -> Option<Entry> {
         let mut dir = self.dir.lock();
         let slot = dir.slots.get_mut(key_slot(key))?;
-        if make_key(key_slot(key) as u32, slot.generation) != key {
+        if slot.pending.as_ref()?.key != key {
             return None;
         }
         slot.pending.take()
@@ -480,7 +512,8 @@ impl Shared {
         let mut list: Vec<TaskInfo> = dir
             .slots
             .iter()
-            .filter_map(|s| s.meta.as_ref().map(|m| m.header().info()))
+            .enumerate()
+            .filter_map(|(i, s)| s.task.map(|(id, name)| self.core.info(i, id, name)))
             .collect();
         drop(dir);
         list.sort_unstable_by_key(|t| t.id);
@@ -534,7 +567,22 @@ impl Spawner {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        self.shared.spawn(name, future)
+        let (_, handle, _) = self.shared.spawn_inner(name, future, true, false)?;
+        Ok(handle.expect("a joinable spawn makes a handle"))
+    }
+
+    /// Spawns a task nobody joins (its output is dropped): one allocation fewer.
+    ///
+    /// # Errors
+    ///
+    /// [`SpawnError::Full`] when the task table has no free slot.
+    pub fn spawn_detached<F>(&self, name: &'static str, future: F) -> Result<TaskId, SpawnError>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let (id, _, _) = self.shared.spawn_inner(name, future, false, false)?;
+        Ok(id)
     }
 
     /// Every task alive or finished-but-not-freed, by id.
@@ -561,23 +609,24 @@ impl fmt::Debug for Spawner {
 /// Dropping it detaches the task (it still runs to completion; its output is then dropped).
 /// Once the output has been returned, polling again stays pending.
 pub struct JoinHandle<T> {
-    cell: Arc<Cell<T>>,
+    id: TaskId,
+    output: Arc<Output<T>>,
 }
 
 impl<T> JoinHandle<T> {
     /// The task's id.
     pub fn id(&self) -> TaskId {
-        self.cell.header.id
+        self.id
     }
 
     /// Whether the task has produced its output.
     pub fn is_finished(&self) -> bool {
-        self.cell.done.load(Ordering::Acquire)
+        self.output.done.load(Ordering::Acquire)
     }
 
     /// Takes the output if the task has finished (once).
     pub fn try_take(&self) -> Option<T> {
-        self.cell.output.lock().take()
+        self.output.value.lock().take()
     }
 }
 
@@ -588,7 +637,7 @@ impl<T> Future for JoinHandle<T> {
         if let Some(value) = self.try_take() {
             return Poll::Ready(value);
         }
-        self.cell.join.register(cx.waker());
+        self.output.join.register(cx.waker());
         // The task may have finished between the first look and the registration.
         match self.try_take() {
             Some(value) => Poll::Ready(value),
@@ -599,7 +648,7 @@ impl<T> Future for JoinHandle<T> {
 
 impl<T> Drop for JoinHandle<T> {
     fn drop(&mut self) {
-        self.cell.detached.store(true, Ordering::Release);
+        self.output.detached.store(true, Ordering::Release);
     }
 }
 
@@ -625,17 +674,31 @@ impl Executor {
     }
 
     /// An executor for CPU `cpu` with room for `capacity` live tasks (at least one).
+    ///
+    /// Its run queue and slot states are never freed: wakers may outlive the executor, and
+    /// each CPU's executor lives as long as the kernel (host tests leak a few bytes per task
+    /// slot for each executor they make).
     pub fn for_cpu(capacity: usize, cpu: u32) -> Self {
         let capacity = capacity.clamp(1, u32::MAX as usize);
         let slots = (0..capacity)
             .map(|_| DirSlot {
-                generation: 0,
-                meta: None,
+                task: None,
                 pending: None,
             })
             .collect();
         // Popped from the end: slot 0 first.
         let free = (0..capacity as u32).rev().collect();
+        let core: &'static Core = Box::leak(Box::new(Core {
+            queue: RunQueue::new(capacity, cpu),
+            slots: (0..capacity)
+                .map(|_| SlotState {
+                    // Generation 0, queued: no wake counts until a task is spawned here.
+                    word: AtomicU64::new(word(0, true)),
+                    state: AtomicU8::new(0),
+                    polls: AtomicU64::new(0),
+                })
+                .collect(),
+        }));
         let shared = Arc::new(Shared {
             dir: spin::Mutex::new(Directory {
                 slots,
@@ -644,9 +707,7 @@ impl Executor {
                 spawned: 0,
                 finished: 0,
             }),
-            // Never freed: wakers may outlive the executor, and each CPU's queue lives as long
-            // as the kernel (host tests leak one per executor).
-            queue: Box::leak(Box::new(RunQueue::new(capacity, cpu))),
+            core,
             capacity,
         });
         let local = (0..capacity).map(|_| Local::Empty).collect();
@@ -660,13 +721,14 @@ impl Executor {
         }
     }
 
-    /// Spawns `future` as a task called `name` (see [`Spawner::spawn`]).
+    /// Spawns `future` as a task called `name` (see [`Spawner::spawn`]); the executor takes
+    /// it over at once, without the hand-over a spawn from elsewhere needs.
     ///
     /// # Errors
     ///
     /// [`SpawnError::Full`] when the task table has no free slot.
     pub fn spawn<F>(
-        &self,
+        &mut self,
         name: &'static str,
         future: F,
     ) -> Result<JoinHandle<F::Output>, SpawnError>
@@ -674,12 +736,37 @@ impl Executor {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        self.shared.spawn(name, future)
+        let (_, handle, entry) = self.shared.spawn_inner(name, future, true, true)?;
+        self.take_over(entry);
+        Ok(handle.expect("a joinable spawn makes a handle"))
+    }
+
+    /// Spawns a task nobody joins (see [`Spawner::spawn_detached`]).
+    ///
+    /// # Errors
+    ///
+    /// [`SpawnError::Full`] when the task table has no free slot.
+    pub fn spawn_detached<F>(&mut self, name: &'static str, future: F) -> Result<TaskId, SpawnError>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let (id, _, entry) = self.shared.spawn_inner(name, future, false, true)?;
+        self.take_over(entry);
+        Ok(id)
+    }
+
+    fn take_over(&mut self, entry: Option<Entry>) {
+        if let Some(entry) = entry {
+            let key = entry.key;
+            self.local[key_slot(key)] = Local::Live(entry);
+            self.shared.core.queue.push(key);
+        }
     }
 
     /// This CPU's run queue.
     pub fn run_queue(&self) -> &RunQueue {
-        self.shared.queue
+        &self.shared.core.queue
     }
 
     /// Counters.
@@ -690,7 +777,7 @@ impl Executor {
     /// Polls woken tasks until the run queue is empty; returns how many polls that took.
     pub fn run_ready(&mut self) -> usize {
         let mut polls = 0;
-        while let Some(key) = self.shared.queue.pop() {
+        while let Some(key) = self.shared.core.queue.pop() {
             polls += usize::from(self.poll_key(key));
         }
         polls
@@ -704,7 +791,7 @@ impl Executor {
             if done() {
                 return;
             }
-            let queue = self.shared.queue;
+            let queue = &self.shared.core.queue;
             idle.sleep_unless(&|| !queue.is_empty());
         }
     }
@@ -713,7 +800,7 @@ impl Executor {
     pub fn run(&mut self, idle: &impl Idle) -> ! {
         loop {
             self.run_ready();
-            let queue = self.shared.queue;
+            let queue = &self.shared.core.queue;
             idle.sleep_unless(&|| !queue.is_empty());
         }
     }
@@ -731,35 +818,36 @@ impl Executor {
             }
         }
         let entry = match local {
-            Local::Live(entry) => entry,
+            Local::Live(entry) if entry.key == key => entry,
             Local::Zombie => {
                 *local = Local::Empty;
                 self.shared.release(slot);
                 return false;
             }
-            Local::Empty => return false,
+            _ => return false,
         };
-        let header = entry.task.header();
-        if header.key != key {
-            return false;
-        }
+        let core = self.shared.core;
+        let state = &core.slots[slot];
+        let generation = key_generation(key);
         // Cleared before the poll (acquiring what the waker published), so a wake during the
         // poll queues the task again.
-        header.queued.swap(false, Ordering::AcqRel);
-        header.state.store(STATE_RUNNING, Ordering::Release);
-        header
+        state.word.swap(word(generation, false), Ordering::AcqRel);
+        state.state.store(STATE_RUNNING, Ordering::Release);
+        state
             .polls
-            .store(header.polls.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+            .store(state.polls.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
         let mut cx = Context::from_waker(&entry.waker);
-        let pending = entry.task.as_mut().poll_task(&mut cx).is_pending();
-        let header = entry.task.header();
-        if pending {
-            header.state.store(STATE_WAITING, Ordering::Release);
+        if entry.task.as_mut().poll_task(&mut cx).is_pending() {
+            state.state.store(STATE_WAITING, Ordering::Release);
             return true;
         }
-        header.state.store(STATE_FINISHED, Ordering::Release);
-        // Set for good: later wakes of this task do nothing.
-        let still_queued = header.queued.swap(true, Ordering::AcqRel);
+        state.state.store(STATE_FINISHED, Ordering::Release);
+        // Next generation, queued: this task's wakers now fail their comparison, and nothing
+        // is queued for the slot until a new task is spawned into it.
+        let previous = state
+            .word
+            .swap(word(generation.wrapping_add(1), true), Ordering::AcqRel);
+        let still_queued = previous & QUEUED != 0;
         let Local::Live(entry) = core::mem::replace(
             local,
             if still_queued {
@@ -782,7 +870,7 @@ impl Executor {
 impl fmt::Debug for Executor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Executor")
-            .field("queue", self.shared.queue)
+            .field("queue", &self.shared.core.queue)
             .field("stats", &self.stats())
             .finish()
     }

@@ -259,7 +259,7 @@ fn finished_tasks_are_dropped() {
 fn pending_tasks_are_dropped_with_the_executor() {
     let token = Arc::new(());
     let t = token.clone();
-    let ex = Executor::new(4);
+    let mut ex = Executor::new(4);
     let (g, _gh) = gate();
     ex.spawn("blocked", async move {
         let _keep = t;
@@ -597,5 +597,32 @@ fn concurrent_wakes_from_many_threads_are_never_lost() {
         "a wake was lost"
     );
     assert_eq!(ex.run_queue().overflows(), 0);
+    assert_eq!(ex.stats().live, 0);
+}
+
+#[test]
+fn detached_tasks_run_and_are_listed() {
+    let mut ex = Executor::new(4);
+    let ran = Arc::new(AtomicUsize::new(0));
+    let r = ran.clone();
+    let id = ex
+        .spawn_detached("detached", async move {
+            yield_now().await;
+            r.fetch_add(1, Ordering::SeqCst);
+        })
+        .unwrap();
+    let spawner = ex.spawner();
+    let r = ran.clone();
+    let id2 = spawner
+        .spawn_detached("from-spawner", async move {
+            r.fetch_add(10, Ordering::SeqCst);
+            "dropped output"
+        })
+        .unwrap();
+    assert_eq!(id2.as_u64(), id.as_u64() + 1);
+    let names: Vec<_> = spawner.tasks().iter().map(|t| (t.id, t.name)).collect();
+    assert_eq!(names, [(id, "detached"), (id2, "from-spawner")]);
+    ex.run_ready();
+    assert_eq!(ran.load(Ordering::SeqCst), 11);
     assert_eq!(ex.stats().live, 0);
 }
