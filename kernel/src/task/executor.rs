@@ -418,6 +418,9 @@ struct Directory {
     finished: u64,
 }
 
+/// What a spawn made: the id, the join handle (if joinable), the entry (if direct).
+type Spawned<T> = (TaskId, Option<JoinHandle<T>>, Option<Entry>);
+
 struct Shared {
     dir: spin::Mutex<Directory>,
     core: &'static Core,
@@ -434,7 +437,7 @@ impl Shared {
         future: F,
         joinable: bool,
         direct: bool,
-    ) -> Result<(TaskId, Option<JoinHandle<F::Output>>, Option<Entry>), SpawnError>
+    ) -> Result<Spawned<F::Output>, SpawnError>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
