@@ -7,23 +7,26 @@
 //! thing a waker touches) and [`Idle`] (how the CPU sleeps; the kernel halts, tests model it).
 //!
 //! ```text
-//!   waker.wake() ──CAS (generation, queued: 0 -> 1)──ok──> RunQueue: push the task's key
-//!                          │failed: already queued, or a stale waker        │ pop
+//!   waker.wake() ──CAS (queued: 0 -> 1)──ok──> RunQueue: push the slot's key
+//!                          │bit already set: queued, or no task there     │ pop
 //!                                                                           v
 //!   spawn ──> directory slot (lock) ──> Executor::local[slot]: poll the future with its waker
 //! ```
 //!
-//! - A task is its boxed future (only the executor holds it), a small `Arc` that is its
-//!   [`Waker`] (`alloc::task::Wake`: the task's key and a reference to the executor's core),
-//!   and, if it can be joined, an `Arc` output cell shared with its [`JoinHandle`]. The waker
-//!   is made once at spawn and kept beside the future, so polling builds nothing.
+//! - A task is its boxed future (only the executor holds it) and, if it can be joined, an
+//!   `Arc` output cell shared with its [`JoinHandle`]. Its [`Waker`] belongs to its slot of
+//!   the task table (`alloc::task::Wake` over a small `Arc`: the slot number and a reference
+//!   to the executor's core), made on the slot's first poll and reused by every later task in
+//!   that slot: spawning allocates the future's box and nothing else, polling builds nothing.
 //! - The per-slot state (one word: the slot's generation and the task's `queued` bit; the
 //!   task's state and poll count) lives in a fixed table beside the run queue. Waking
-//!   allocates nothing and takes no lock: one compare-and-swap from (generation, not queued)
-//!   to (generation, queued) and, if it succeeded, a push of the key (slot and generation)
-//!   into the [`RunQueue`]. A task is therefore in the queue at most once, so a queue as large
-//!   as the task table never overflows; a waker whose task is gone fails the comparison (the
-//!   slot's generation moved on) and does nothing.
+//!   allocates nothing and takes no lock: one compare-and-swap setting `queued` and, if it was
+//!   clear, a push of the key (slot and generation) into the [`RunQueue`]. A task is therefore
+//!   in the queue at most once, so a queue as large as the task table never overflows.
+//! - A waker kept after its task finished wakes whatever task the slot holds later: at most a
+//!   spurious poll, which every future must tolerate anyway (a future may be polled without
+//!   having been woken); a free or finished slot keeps `queued` set, so such a wake queues
+//!   nothing.
 //! - The executor clears `queued` just before polling, so a wake during the poll queues the
 //!   task again. A finishing task moves its slot to the next generation with `queued` set
 //!   (no wake counts until a new task arrives); if its key was still queued, the slot stays a
@@ -285,16 +288,29 @@ struct Core {
 
 impl Core {
     /// The whole wake path: one compare-and-swap, then a push. No allocation, no lock.
-    fn schedule(&self, key: u64) {
-        let Some(s) = self.slots.get(key_slot(key)) else {
+    fn schedule(&self, slot: usize) {
+        let Some(s) = self.slots.get(slot) else {
             return;
         };
-        let idle = word(key_generation(key), false);
-        if s.word
-            .compare_exchange(idle, idle | QUEUED, Ordering::AcqRel, Ordering::Relaxed)
-            .is_ok()
-        {
-            self.queue.push(key);
+        let mut current = s.word.load(Ordering::Acquire);
+        loop {
+            // Already queued, or a free or finished slot (which keep the bit set).
+            if current & QUEUED != 0 {
+                return;
+            }
+            match s.word.compare_exchange_weak(
+                current,
+                current | QUEUED,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => {
+                    self.queue
+                        .push(make_key(slot as u32, (current >> 1) as u32));
+                    return;
+                }
+                Err(actual) => current = actual,
+            }
         }
     }
 
@@ -315,19 +331,20 @@ impl Core {
     }
 }
 
-/// A task's waker: its key and where to push it.
-struct TaskWaker {
+/// The waker of whatever task lives in one slot: made once per slot and reused by every task
+/// that slot holds, so spawning allocates no waker.
+struct SlotWaker {
     core: &'static Core,
-    key: u64,
+    slot: usize,
 }
 
-impl Wake for TaskWaker {
+impl Wake for SlotWaker {
     fn wake(self: Arc<Self>) {
-        self.core.schedule(self.key);
+        self.core.schedule(self.slot);
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        self.core.schedule(self.key);
+        self.core.schedule(self.slot);
     }
 }
 
@@ -387,10 +404,9 @@ where
     }
 }
 
-/// What the executor needs to poll a task.
+/// What the executor needs to poll a task (its waker is the slot's).
 struct Entry {
     task: Pin<Box<dyn Runnable>>,
-    waker: Waker,
     key: u64,
 }
 
@@ -472,10 +488,6 @@ impl Shared {
         });
         let entry = Entry {
             task: Box::pin(TaskFuture { output, future }),
-            waker: Waker::from(Arc::new(TaskWaker {
-                core: self.core,
-                key,
-            })),
             key,
         };
         let d = &mut dir.slots[slot as usize];
@@ -668,6 +680,8 @@ impl<T> fmt::Debug for JoinHandle<T> {
 pub struct Executor {
     shared: Arc<Shared>,
     local: Vec<Local>,
+    /// Each slot's waker, made on the slot's first poll.
+    wakers: Vec<Option<Waker>>,
 }
 
 impl Executor {
@@ -714,7 +728,12 @@ impl Executor {
             capacity,
         });
         let local = (0..capacity).map(|_| Local::Empty).collect();
-        Self { shared, local }
+        let wakers = (0..capacity).map(|_| None).collect();
+        Self {
+            shared,
+            local,
+            wakers,
+        }
     }
 
     /// A handle for spawning and listing.
@@ -839,7 +858,9 @@ impl Executor {
         state
             .polls
             .store(state.polls.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
-        let mut cx = Context::from_waker(&entry.waker);
+        let waker = self.wakers[slot]
+            .get_or_insert_with(|| Waker::from(Arc::new(SlotWaker { core, slot })));
+        let mut cx = Context::from_waker(waker);
         if entry.task.as_mut().poll_task(&mut cx).is_pending() {
             state.state.store(STATE_WAITING, Ordering::Release);
             return true;
