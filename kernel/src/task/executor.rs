@@ -7,8 +7,8 @@
 //! thing a waker touches) and [`Idle`] (how the CPU sleeps; the kernel halts, tests model it).
 //!
 //! ```text
-//!   waker.wake() ──CAS (queued: 0 -> 1)──ok──> RunQueue: push the slot's key
-//!                          │bit already set: queued, or no task there     │ pop
+//!   waker.wake() ──fetch_or(queued)──was clear──> RunQueue: push the slot's key
+//!                          │was set: already queued, or no task there     │ pop
 //!                                                                           v
 //!   spawn ──> directory slot (lock) ──> Executor::local[slot]: poll the future with its waker
 //! ```
@@ -20,7 +20,7 @@
 //!   that slot: spawning allocates the future's box and nothing else, polling builds nothing.
 //! - The per-slot state (one word: the slot's generation and the task's `queued` bit; the
 //!   task's state and poll count) lives in a fixed table beside the run queue. Waking
-//!   allocates nothing and takes no lock: one compare-and-swap setting `queued` and, if it was
+//!   allocates nothing and takes no lock: one atomic OR setting `queued` and, if it was
 //!   clear, a push of the key (slot and generation) into the [`RunQueue`]. A task is therefore
 //!   in the queue at most once, so a queue as large as the task table never overflows.
 //! - A waker kept after its task finished wakes whatever task the slot holds later: at most a
@@ -260,9 +260,10 @@ impl fmt::Debug for RunQueue {
 
 /// Per-slot task state, lock-free: what wakers, the executor and listings share.
 ///
-/// `word` holds the slot's generation (bits 1..33) and the task's `queued` bit (bit 0). A
-/// waker sets `queued` with one compare-and-swap that also checks the generation, so a stale
-/// waker (its task finished, the slot reused) fails the comparison and does nothing.
+/// `word` holds the slot's generation (bits 1..33) and the task's `queued` bit (bit 0). The
+/// generation goes into the run-queue key, so the executor can tell a zombie slot's last key
+/// from its next task's; a free or finished slot keeps `queued` set, so waking it queues
+/// nothing.
 struct SlotState {
     word: AtomicU64,
     state: AtomicU8,
@@ -287,30 +288,20 @@ struct Core {
 }
 
 impl Core {
-    /// The whole wake path: one compare-and-swap, then a push. No allocation, no lock.
+    /// The whole wake path: one atomic OR, then a push. No allocation, no lock.
+    ///
+    /// The OR is a write even when the bit was already set, so the executor's clearing swap
+    /// (which reads the latest value) synchronises with every waker that came before it, not
+    /// only the one that pushed: what a waker wrote before waking is visible to the poll.
     fn schedule(&self, slot: usize) {
         let Some(s) = self.slots.get(slot) else {
             return;
         };
-        let mut current = s.word.load(Ordering::Acquire);
-        loop {
-            // Already queued, or a free or finished slot (which keep the bit set).
-            if current & QUEUED != 0 {
-                return;
-            }
-            match s.word.compare_exchange_weak(
-                current,
-                current | QUEUED,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ) {
-                Ok(_) => {
-                    self.queue
-                        .push(make_key(slot as u32, (current >> 1) as u32));
-                    return;
-                }
-                Err(actual) => current = actual,
-            }
+        let previous = s.word.fetch_or(QUEUED, Ordering::AcqRel);
+        // Set already: queued, or a free or finished slot (which keep the bit set).
+        if previous & QUEUED == 0 {
+            self.queue
+                .push(make_key(slot as u32, (previous >> 1) as u32));
         }
     }
 
