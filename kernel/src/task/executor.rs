@@ -166,7 +166,10 @@ const fn key_slot(key: u64) -> usize {
 /// - empty: `head == tail`, so a reserved but not yet written key already counts as work and
 ///   the executor does not halt over it.
 pub struct RunQueue {
+    /// A power of two at least as large as the task table (positions count up forever and
+    /// wrap consistently; a mask, not a division, finds the cell).
     cells: Box<[AtomicU64]>,
+    mask: usize,
     head: AtomicUsize,
     tail: AtomicUsize,
     cpu: u32,
@@ -179,10 +182,10 @@ const EMPTY: u64 = u64::MAX;
 
 impl RunQueue {
     fn new(capacity: usize, cpu: u32) -> Self {
+        let size = capacity.max(1).next_power_of_two();
         Self {
-            cells: (0..capacity.max(1))
-                .map(|_| AtomicU64::new(EMPTY))
-                .collect(),
+            cells: (0..size).map(|_| AtomicU64::new(EMPTY)).collect(),
+            mask: size - 1,
             head: AtomicUsize::new(0),
             tail: AtomicUsize::new(0),
             cpu,
@@ -209,13 +212,13 @@ impl RunQueue {
         while at.wrapping_sub(self.head.load(Ordering::Acquire)) >= cap {
             core::hint::spin_loop();
         }
-        self.cells[at % cap].store(key, Ordering::Release);
+        self.cells[at & self.mask].store(key, Ordering::Release);
     }
 
     /// The owner's side.
     fn pop(&self) -> Option<u64> {
         let head = self.head.load(Ordering::Relaxed);
-        let cell = &self.cells[head % self.cells.len()];
+        let cell = &self.cells[head & self.mask];
         let key = cell.load(Ordering::Acquire);
         if key == EMPTY {
             return None;
