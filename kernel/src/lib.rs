@@ -11,9 +11,15 @@
 // expansion).
 #![deny(unsafe_code)]
 
+// `alloc` only on the host until the kernel has a heap (issue 10): linking it into the kernel
+// binary without a global allocator fails.
+#[cfg(not(target_os = "none"))]
+extern crate alloc;
+
 #[cfg(target_os = "none")]
 pub mod acpi;
 pub mod allocator;
+pub mod aml;
 // All hardware access: port and MMIO handles, descriptor tables, trap stubs, page tables. Each
 // handle has one documented `unsafe` constructor and safe methods.
 #[cfg(target_os = "none")]
@@ -26,14 +32,20 @@ pub mod drivers;
 pub mod exceptions;
 #[cfg(target_os = "none")]
 pub mod init;
+pub mod input;
 pub mod interrupts;
 pub mod logger;
+pub mod logring;
 pub mod memory;
 #[cfg(target_os = "none")]
 mod panic;
 pub mod print;
 #[cfg(target_os = "none")]
 pub mod serial;
+pub mod shell;
 pub mod sync;
+// Executor and timers: they allocate, so host-only until the heap lands.
+#[cfg(not(target_os = "none"))]
+pub mod task;
 pub mod testing;
 pub mod time;
