@@ -26,6 +26,9 @@ use super::info::{
 };
 use crate::arch::paging::PhysKind;
 
+// Every RAM entry of the map fits in arch's declared ranges, so none is dropped when merging.
+const _: () = assert!(crate::arch::paging::MAX_RAM_RANGES >= super::info::MAX_MEMORY_REGIONS);
+
 /// Stack size asked of the loader for the boot CPU (the protocol's default is 64 KiB:
 /// PROTOCOL.md, "Machine State at Entry").
 pub const BOOT_STACK_SIZE: u64 = 1024 * 1024;

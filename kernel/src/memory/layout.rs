@@ -6,8 +6,9 @@ use pagetables::{MapFlags, PAGE_SIZE_4K};
 
 use crate::boot::info::{MemoryKind, MemoryRegion};
 
-/// Most merged ranges the HHDM plan holds (a real map has a few dozen RAM entries).
-pub const MAX_HHDM_RANGES: usize = 256;
+/// Most merged ranges the HHDM plan holds: as many as the kernel's copy of the memory map has
+/// entries, so merging never drops one (a real map has a few dozen RAM entries).
+pub const MAX_HHDM_RANGES: usize = crate::boot::info::MAX_MEMORY_REGIONS;
 
 /// Whether the HHDM covers memory of `kind`: RAM of every sort (usable, bootloader-reclaimable,
 /// the kernel image and modules, ACPI tables and ACPI NVS), never device memory, the
@@ -26,7 +27,7 @@ pub const fn in_hhdm(kind: MemoryKind) -> bool {
 /// The physical ranges `[start, end)` the HHDM maps: every [`in_hhdm`] region widened to whole
 /// pages, clipped below `phys_limit` (2^MAXPHYADDR), sorted, with overlapping and touching
 /// ranges merged (fewer, longer ranges take larger pages). Zero-length and wrapping entries are
-/// skipped; beyond [`MAX_HHDM_RANGES`] merged ranges the rest is left out.
+/// skipped.
 pub fn hhdm_ranges(
     map: &[MemoryRegion],
     phys_limit: u64,

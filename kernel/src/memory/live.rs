@@ -162,6 +162,8 @@ impl State {
 
 static STATE: IrqMutex<Option<State>> = IrqMutex::new(None);
 
+const _: () = assert!(super::buddy::LOW_LIMIT == paging::LOW_MEMORY_END);
+
 /// Builds the kernel's own page tables from `info` (the loader's stay active until [`enter`]):
 /// the buddy allocator over the usable memory of the map, the PAT programmed, the HHDM at the
 /// loader's offset over every RAM region, the image W^X, and the PDPTs of three area slots.
@@ -170,6 +172,10 @@ static STATE: IrqMutex<Option<State>> = IrqMutex::new(None);
 /// If memory was initialised already, the boot module did not declare the HHDM and RAM, or
 /// there is not enough memory for the tables (nothing sensible can continue then).
 pub fn init(info: &'static BootInfo) {
+    assert!(
+        !paging::five_level_active(),
+        "the loader left 5-level paging on (CR4.LA57) although the kernel asked for 4-level"
+    );
     let cpu = crate::arch::cpu::features();
     let features = Features {
         nx: crate::arch::cpu::enable_nx(),

@@ -37,8 +37,15 @@ use spin::Once;
 /// Size of a page and of a frame.
 pub const PAGE: u64 = 4096;
 
-/// Most RAM ranges [`declare_ram`] keeps (after merging; a real map needs a few dozen).
-pub const MAX_RAM_RANGES: usize = 256;
+/// Most RAM ranges [`declare_ram`] keeps: as many as the kernel's copy of the memory map has
+/// entries (`boot::info::MAX_MEMORY_REGIONS`, checked there), so merging never drops one.
+pub const MAX_RAM_RANGES: usize = 1024;
+
+/// End of the low memory no Rust object and no allocated frame ever lives in: the frame
+/// allocator hands out nothing below 1 MiB (`memory::buddy::LOW_LIMIT`, checked there), and
+/// the loader's data there was copied before. Firmware tables found there (the EBDA, which some
+/// BIOS memory maps call usable) may be mapped read-only.
+pub const LOW_MEMORY_END: u64 = 0x10_0000;
 
 /// How the loader's memory map classifies a physical range.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,8 +75,8 @@ pub unsafe fn declare_hhdm(offset: u64) {
 }
 
 /// Records the RAM the kernel may reach through the HHDM: `ranges` of `[start, end)`, in any
-/// order, rounded inward to whole pages, sorted and merged here (beyond [`MAX_RAM_RANGES`]
-/// merged ranges, the rest is left out). Only the first call has an effect.
+/// order, rounded inward to whole pages, sorted and merged here (at most as many ranges as the
+/// map has entries: [`MAX_RAM_RANGES`]). Only the first call has an effect.
 ///
 /// # Safety
 /// Every range must be usable or bootloader-reclaimable RAM by the loader's memory map, inside
@@ -125,6 +132,13 @@ pub unsafe fn declare_memory_map(classify: fn(u64, u64) -> PhysKind) {
 /// map is declared).
 pub fn classify(base: u64, len: u64) -> PhysKind {
     CLASSIFY.get().map_or(PhysKind::Kernel, |f| f(base, len))
+}
+
+/// Whether the CPU runs with 5-level paging (CR4.LA57). The kernel's tables are 4-level, so
+/// the boot must refuse to continue then (it asks for 4-level paging; PROTOCOL.md, Paging Mode
+/// Feature).
+pub fn five_level_active() -> bool {
+    Cr4::read().contains(Cr4Flags::L5_PAGING)
 }
 
 /// The HHDM offset, once declared.
@@ -507,7 +521,13 @@ impl Window {
         if registers && !self.writable {
             return Err(WindowError::ReadOnly);
         }
-        if classify(self.phys, self.len) != PhysKind::Other {
+        let low_read_only = !registers
+            && !self.writable
+            && self
+                .phys
+                .checked_add(self.len)
+                .is_some_and(|end| end <= LOW_MEMORY_END);
+        if !low_read_only && classify(self.phys, self.len) != PhysKind::Other {
             return Err(WindowError::KernelMemory { phys: self.phys });
         }
         Ok(self.virt)

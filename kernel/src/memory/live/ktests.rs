@@ -357,3 +357,37 @@ ktest! {
         Ok(())
     }
 }
+
+ktest! {
+    fn firmware_tables_below_1mib_map_read_only_even_in_usable_memory() -> TestResult {
+        // Some BIOS maps call the EBDA usable; ACPI tables there must still be readable. A
+        // usable frame below 1 MiB is never handed out, so a read-only window onto it is allowed,
+        // a writable one is not.
+        let map = &boot_info().memory_map;
+        let low = map
+            .iter()
+            .filter(|r| r.kind == MemoryKind::Usable)
+            .find_map(|r| {
+                let start = r.base.max(0x1000).next_multiple_of(4096);
+                (start + 4096 <= r.end().min(crate::arch::paging::LOW_MEMORY_END)).then_some(start)
+            });
+        let Some(low) = low else {
+            kassert!(false, "no usable page below 1 MiB in the map");
+            return Ok(());
+        };
+        let ro = map_physical(low, 64, Cache::WriteBack, false);
+        kassert!(ro.is_ok(), "map_physical read-only at {low:#x}: {ro:?}");
+        let Ok(ro) = ro else { return Ok(()) };
+        kassert_eq!(ro.check(64, false), Ok(ro.virt()));
+        let rw = map_physical(low, 64, Cache::WriteBack, true);
+        let Ok(rw) = rw else {
+            kassert!(false, "map_physical writable at {low:#x}: {rw:?}");
+            return Ok(());
+        };
+        kassert_eq!(
+            rw.check(64, false),
+            Err(crate::arch::paging::WindowError::KernelMemory { phys: low })
+        );
+        Ok(())
+    }
+}
