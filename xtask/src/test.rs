@@ -173,6 +173,18 @@ fn first_wave(real_limine: bool, test_kernel: &Path) -> Result<Vec<BootSpec>> {
                 },
             )
         },
+    ];
+    // The heap tests once per allocator (the `ktest` boot above runs them on talc, the default).
+    for name in ["bump", "linked-list", "fixed-block"] {
+        boots.push(ktap_boot(
+            &format!("ktest-heap-{name}"),
+            &format!("ktest=prefix:kernel::heap:: allocator={name}"),
+            false,
+            "",
+            base.clone(),
+        ));
+    }
+    boots.extend([
         BootSpec {
             name: "screen-banner".into(),
             kernel: Kernel::Normal,
@@ -183,7 +195,7 @@ fn first_wave(real_limine: bool, test_kernel: &Path) -> Result<Vec<BootSpec>> {
             iso: None,
             memory_line: false,
         },
-    ];
+    ]);
     // The production kernel at every other point of the matrix (q35-512M-max is the default
     // machine: the plain "boots to ready" check).
     let ready_conf = images::project_conf(Some("log=debug"), None)?;
