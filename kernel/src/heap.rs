@@ -283,4 +283,6 @@ pub fn initial_size() -> u64 {
 }
 
 #[cfg(feature = "ktest")]
+pub mod bench;
+#[cfg(feature = "ktest")]
 mod ktests;

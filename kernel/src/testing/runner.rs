@@ -40,12 +40,15 @@ impl core::fmt::Write for Out {
 }
 
 /// Runs the tests selected by `selector` (`all`, `prefix:<path>` for the normal tests whose
-/// name starts with `<path>`, `bench` for the measurements, or a test name) and exits QEMU.
+/// name starts with `<path>`, `bench` for the measurements, `bench-heap` for the heap's, or a test name) and exits QEMU.
 pub fn run(selector: &str) -> ! {
     if selector == "all" {
         run_all("", true)
     } else if let Some(prefix) = selector.strip_prefix("prefix:") {
         run_all(prefix, false)
+    } else if selector == "bench-heap" {
+        crate::heap::bench::run();
+        qemu::exit(ExitCode::Success)
     } else if selector == "bench" {
         super::bench::run_all();
         qemu::exit(ExitCode::Success)
