@@ -114,7 +114,18 @@ mod tests {
         assert_eq!(parse_size("512K"), Some(512 << 10));
         assert_eq!(parse_size("2G"), Some(2 << 30));
         assert_eq!(parse_size("4096"), Some(4096));
-        for bad in ["", "M", "0", "0M", "-1M", "8MB", "8 M", "x", "1.5M", "99999999999999999999G"] {
+        for bad in [
+            "",
+            "M",
+            "0",
+            "0M",
+            "-1M",
+            "8MB",
+            "8 M",
+            "x",
+            "1.5M",
+            "99999999999999999999G",
+        ] {
             assert_eq!(parse_size(bad), None, "{bad:?}");
         }
         let c = Cmdline::new("heap=16M heap_max=lots");

@@ -144,7 +144,7 @@ fn map_fresh(virt: u64, bytes: u64) -> u64 {
     let mut done = 0;
     while done < bytes {
         let at = virt + done;
-        let (len, frame, order) = if at % HUGE == 0 && bytes - done >= HUGE {
+        let (len, frame, order) = if at.is_multiple_of(HUGE) && bytes - done >= HUGE {
             match memory::alloc_frames(9) {
                 Some(f) => (HUGE, Some(f), 9),
                 None => (PAGE, memory::alloc_frame(), 0),
@@ -200,7 +200,10 @@ pub fn init(info: &BootInfo) {
         None => DEFAULT_INITIAL,
         Some(Ok(n)) => n.next_multiple_of(PAGE),
         Some(Err(bad)) => {
-            warn!("heap: `heap={bad}` is not a size (like 8M); using {} MiB", DEFAULT_INITIAL >> 20);
+            warn!(
+                "heap: `heap={bad}` is not a size (like 8M); using {} MiB",
+                DEFAULT_INITIAL >> 20
+            );
             DEFAULT_INITIAL
         }
     };
@@ -211,7 +214,10 @@ pub fn init(info: &BootInfo) {
         None => default_max,
         Some(Ok(n)) => n.next_multiple_of(PAGE).min(area_size / 2),
         Some(Err(bad)) => {
-            warn!("heap: `heap_max={bad}` is not a size (like 256M); using {} MiB", default_max >> 20);
+            warn!(
+                "heap: `heap_max={bad}` is not a size (like 256M); using {} MiB",
+                default_max >> 20
+            );
             default_max
         }
     };
@@ -265,11 +271,11 @@ struct Size(u64);
 impl core::fmt::Display for Size {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         let n = self.0;
-        if n >= 1 << 30 && n % (1 << 30) == 0 {
+        if n >= 1 << 30 && n.is_multiple_of(1 << 30) {
             write!(f, "{} GiB", n >> 30)
-        } else if n >= 1 << 20 && n % (1 << 20) == 0 {
+        } else if n >= 1 << 20 && n.is_multiple_of(1 << 20) {
             write!(f, "{} MiB", n >> 20)
-        } else if n >= 1 << 10 && n % (1 << 10) == 0 {
+        } else if n >= 1 << 10 && n.is_multiple_of(1 << 10) {
             write!(f, "{} KiB", n >> 10)
         } else {
             write!(f, "{n} B")

@@ -184,18 +184,16 @@ fn first_wave(real_limine: bool, test_kernel: &Path) -> Result<Vec<BootSpec>> {
             base.clone(),
         ));
     }
-    boots.extend([
-        BootSpec {
-            name: "screen-banner".into(),
-            kernel: Kernel::Normal,
-            conf: Some(images::project_conf(Some("log=info"), None)?),
-            kernel_bytes: None,
-            knobs: base.clone(),
-            check: Check::Screen,
-            iso: None,
-            memory_line: false,
-        },
-    ]);
+    boots.extend([BootSpec {
+        name: "screen-banner".into(),
+        kernel: Kernel::Normal,
+        conf: Some(images::project_conf(Some("log=info"), None)?),
+        kernel_bytes: None,
+        knobs: base.clone(),
+        check: Check::Screen,
+        iso: None,
+        memory_line: false,
+    }]);
     // The production kernel at every other point of the matrix (q35-512M-max is the default
     // machine: the plain "boots to ready" check).
     let ready_conf = images::project_conf(Some("log=debug"), None)?;

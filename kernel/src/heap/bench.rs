@@ -21,7 +21,9 @@ fn per_op(ops: u64, mut f: impl FnMut()) -> u64 {
 
 /// Runs the workloads and prints one line each.
 pub fn run() {
-    let name = super::chosen().map_or("none", |c| c.name()).replace('-', "_");
+    let name = super::chosen()
+        .map_or("none", |c| c.name())
+        .replace('-', "_");
     const MANY: u64 = 102_400;
     let many = per_op(MANY, || {
         for i in 0..MANY {

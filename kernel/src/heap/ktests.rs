@@ -128,7 +128,7 @@ ktest! {
             // SAFETY: the layout's size is not zero.
             *b = unsafe { alloc::alloc::alloc(layout) };
         }
-        let ok = blocks.iter().all(|b| !b.is_null() && (*b as usize) % 4096 == 0);
+        let ok = blocks.iter().all(|b| !b.is_null() && (*b as usize).is_multiple_of(4096));
         for (i, b) in blocks.iter().enumerate() {
             if !b.is_null() {
                 // SAFETY: a live 4 KiB block of ours.

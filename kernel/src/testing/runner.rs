@@ -59,10 +59,7 @@ pub fn run(selector: &str) -> ! {
 
 fn run_all(prefix: &str, list_standalone: bool) -> ! {
     let all = tests();
-    for t in all
-        .iter()
-        .filter(|t| t.is_standalone() && list_standalone)
-    {
+    for t in all.iter().filter(|t| t.is_standalone() && list_standalone) {
         crate::println!("ktest-standalone: {}", t.name);
         for text in t.expect {
             crate::println!("ktest-expect: {} {text}", t.name);
