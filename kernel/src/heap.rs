@@ -11,7 +11,8 @@
 //! is held, so an interrupt can never find the heap locked by the code it interrupted. Still,
 //! **interrupt handlers must not allocate**: growth maps pages under the memory module's lock,
 //! and a handler's latency must not depend on the heap. Handlers hand work over through
-//! fixed-size queues (`sync::DropQueue`) instead. Before [`init`] every allocation fails.
+//! fixed-size queues (`sync::DropQueue`) instead. Debug and test kernels check this: an
+//! allocation while a handler runs panics. Before [`init`] every allocation fails.
 //!
 //! A failed allocation leaves a [`FailureReport`] (layout and figures) that the panic handler
 //! prints before the "memory allocation of N bytes failed" panic (see `panic.rs`).
@@ -98,6 +99,13 @@ static GLOBAL: KernelAllocator = KernelAllocator;
 // Before `init` nothing is handed out, so there is nothing to free.
 unsafe impl GlobalAlloc for KernelAllocator {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // The cheap check of the rule above: interrupt handlers must not allocate.
+        #[cfg(any(debug_assertions, feature = "ktest"))]
+        assert!(
+            !crate::arch::trap::in_interrupt(),
+            "heap: allocation of {} bytes in an interrupt handler",
+            layout.size()
+        );
         // SAFETY: forwarded from the caller.
         dispatch!(a => unsafe { a.alloc(layout) }, core::ptr::null_mut())
     }

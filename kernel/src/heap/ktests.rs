@@ -198,3 +198,20 @@ ktest! {
         Ok(())
     }
 }
+
+/// A vector no device uses (as in the trap tests, which run at other times).
+const ALLOC_VECTOR: u8 = 0x81;
+
+fn allocating_handler(_frame: &mut crate::arch::trap::TrapFrame) {
+    core::hint::black_box(Box::new(5u64));
+}
+
+ktest! {
+    #[should_panic = "allocation of 8 bytes in an interrupt handler"]
+    fn allocating_in_an_interrupt_handler_is_caught() -> TestResult {
+        crate::arch::trap::set_handler(ALLOC_VECTOR, allocating_handler);
+        crate::arch::probe::software_interrupt::<ALLOC_VECTOR>();
+        crate::arch::trap::clear_handler(ALLOC_VECTOR);
+        Ok(())
+    }
+}
