@@ -196,20 +196,20 @@ pub fn init(info: &BootInfo) {
         None => Choice::Talc,
         Some(name) => Choice::from_name(name).unwrap_or_else(|| {
             warn!(
-                "heap: unknown allocator `{name}` on the command line (talc, bump, linked-list, \
+                "unknown allocator `{name}` on the command line (talc, bump, linked-list, \
                  fixed-block); using talc"
             );
             Choice::Talc
         }),
     };
     let ram = memory::frame_stats().map_or(0, |s| s.total_frames * PAGE);
-    let default_max = (ram / 4).clamp(DEFAULT_INITIAL, DEFAULT_MAX);
+    let default_max = (ram / 4 / (1 << 20) * (1 << 20)).clamp(DEFAULT_INITIAL, DEFAULT_MAX);
     let mut initial = match cmdline.size("heap") {
         None => DEFAULT_INITIAL,
         Some(Ok(n)) => n.next_multiple_of(PAGE),
         Some(Err(bad)) => {
             warn!(
-                "heap: `heap={bad}` is not a size (like 8M); using {} MiB",
+                "`heap={bad}` is not a size (like 8M); using {} MiB",
                 DEFAULT_INITIAL >> 20
             );
             DEFAULT_INITIAL
@@ -223,19 +223,19 @@ pub fn init(info: &BootInfo) {
         Some(Ok(n)) => n.next_multiple_of(PAGE).min(area_size / 2),
         Some(Err(bad)) => {
             warn!(
-                "heap: `heap_max={bad}` is not a size (like 256M); using {} MiB",
+                "`heap_max={bad}` is not a size (like 256M); using {} MiB",
                 default_max >> 20
             );
             default_max
         }
     };
     if initial > max {
-        warn!("heap: initial size above heap_max; the cap becomes the initial size");
+        warn!("initial size above heap_max; the cap becomes the initial size");
         max = initial;
     }
     let mapped = map_fresh(base, initial);
     if mapped < initial {
-        warn!("heap: only {mapped} of {initial} bytes could be mapped");
+        warn!("only {mapped} of {initial} bytes could be mapped");
         initial = mapped;
     }
     BASE.store(base, Ordering::Release);
@@ -264,7 +264,7 @@ pub fn init(info: &BootInfo) {
     let index = Choice::ALL.iter().position(|c| *c == choice).unwrap_or(0);
     CHOSEN.store(index as u8 + 1, Ordering::Release);
     info!(
-        "heap: {}, {} initial, max {} (virtual reserve {:#x}..{:#x})",
+        "{}, {} initial, max {} (virtual reserve {:#x}..{:#x})",
         choice.name(),
         Size(initial),
         Size(max),
