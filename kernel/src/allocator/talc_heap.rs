@@ -122,3 +122,46 @@ impl Heap for TalcHeap {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Choice, Locked};
+    use super::*;
+    use core::alloc::GlobalAlloc;
+
+    #[test]
+    fn choices_round_trip_by_name() {
+        for c in Choice::ALL {
+            assert_eq!(Choice::from_name(c.name()), Some(c));
+        }
+        assert_eq!(Choice::from_name("slab"), None);
+        assert_eq!(Choice::default(), Choice::Talc);
+    }
+
+    #[test]
+    fn talc_heap_grows_by_extension_and_reports_failure() {
+        // One arena; the heap starts on its first half and is extended to the whole.
+        let arena: &'static mut [u64] = Box::leak(vec![0u64; 64 * 1024 / 8].into_boxed_slice());
+        let start = arena.as_mut_ptr().cast::<u8>();
+        let heap = Locked::new(TalcHeap::empty());
+        // SAFETY: the leaked arena belongs to the heap alone from here on.
+        unsafe { heap.init(start, 32 * 1024) };
+        let big = Layout::from_size_align(40 * 1024, 8).unwrap();
+        // SAFETY: the layout is not zero-sized.
+        assert!(unsafe { heap.alloc(big) }.is_null());
+        let report = heap.last_failure().expect("a failure report");
+        assert_eq!((report.allocator, report.layout), ("talc", big));
+        // SAFETY: the arena's second half is the heap's too.
+        unsafe { heap.extend(32 * 1024) };
+        // SAFETY: as above.
+        let p = unsafe { heap.alloc(big) };
+        assert!(!p.is_null());
+        let range = start as usize..start as usize + 64 * 1024;
+        assert!(range.contains(&(p as usize)) && range.contains(&(p as usize + big.size() - 1)));
+        let stats = heap.stats();
+        assert_eq!((stats.heap_size, stats.growths, stats.live), (64 * 1024, 1, 1));
+        // SAFETY: allocated above for `big`.
+        unsafe { heap.dealloc(p, big) };
+        assert_eq!(heap.stats().live, 0);
+    }
+}
