@@ -159,7 +159,10 @@ mod tests {
         let range = start as usize..start as usize + 64 * 1024;
         assert!(range.contains(&(p as usize)) && range.contains(&(p as usize + big.size() - 1)));
         let stats = heap.stats();
-        assert_eq!((stats.heap_size, stats.growths, stats.live), (64 * 1024, 1, 1));
+        assert_eq!(
+            (stats.heap_size, stats.growths, stats.live),
+            (64 * 1024, 1, 1)
+        );
         // SAFETY: allocated above for `big`.
         unsafe { heap.dealloc(p, big) };
         assert_eq!(heap.stats().live, 0);
