@@ -16,7 +16,7 @@ pub struct TalcHeap {
     talc: Talc<Manual, DefaultBinning>,
     /// talc's end of the claimed heap, which `extend` moves up.
     end: Option<NonNull<u8>>,
-    start: usize,
+    start: *mut u8,
     size: usize,
 }
 
@@ -30,7 +30,7 @@ impl TalcHeap {
         Self {
             talc: Talc::new(Manual),
             end: None,
-            start: 0,
+            start: core::ptr::null_mut(),
             size: 0,
         }
     }
@@ -68,13 +68,13 @@ impl Heap for TalcHeap {
         // SAFETY: the caller hands over the region (Heap::init's contract); `Manual` allows
         // managing heaps by hand.
         self.end = unsafe { self.talc.claim(start, size) };
-        self.start = start as usize;
+        self.start = start;
         self.size = size;
     }
 
     unsafe fn extend(&mut self, bytes: usize) {
         let end = self.end.expect("the talc heap has no region");
-        let new_end = (self.start + self.size + bytes) as *mut u8;
+        let new_end = self.start.wrapping_add(self.size + bytes);
         // SAFETY: the bytes up to `new_end` now belong to the heap (Heap::extend's contract);
         // `end` is the end talc returned last.
         self.end = Some(unsafe { self.talc.extend(end, new_end) });
@@ -141,10 +141,10 @@ mod tests {
     #[test]
     fn talc_heap_grows_by_extension_and_reports_failure() {
         // One arena; the heap starts on its first half and is extended to the whole.
-        let arena: &'static mut [u64] = Box::leak(vec![0u64; 64 * 1024 / 8].into_boxed_slice());
+        let mut arena = vec![0u64; 64 * 1024 / 8];
         let start = arena.as_mut_ptr().cast::<u8>();
         let heap = Locked::new(TalcHeap::empty());
-        // SAFETY: the leaked arena belongs to the heap alone from here on.
+        // SAFETY: the arena belongs to the heap alone from here on and outlives it.
         unsafe { heap.init(start, 32 * 1024) };
         let big = Layout::from_size_align(40 * 1024, 8).unwrap();
         // SAFETY: the layout is not zero-sized.
