@@ -1,7 +1,9 @@
 //! The kernel command line: whitespace-separated `key=value` options and bare flags.
 //!
 //! Known options: `log=<error|warn|info|debug|trace>` sets the log level; `irq=pic` forces the
-//! legacy interrupt path; test kernels read `ktest=<name|all>`. Unknown words are kept and
+//! legacy interrupt path; `heap=<size>` and `heap_max=<size>` size the kernel heap (bytes, or with
+//! a `K`, `M` or `G` suffix: `heap=8M`); `allocator=<talc|bump|linked-list|fixed-block>` picks
+//! the global allocator; test kernels read `ktest=<name|all>`. Unknown words are kept and
 //! ignored by whoever does not know them. Later occurrences of a key win.
 
 /// A parsed view over a command-line string.
@@ -53,6 +55,30 @@ impl<'a> Cmdline<'a> {
     }
 }
 
+/// A size in bytes: digits with an optional `K`, `M` or `G` suffix (either case, powers of
+/// 1024). `None` for anything else, zero, or an overflow.
+pub fn parse_size(text: &str) -> Option<u64> {
+    let (digits, shift) = match text.as_bytes().last()? {
+        b'k' | b'K' => (&text[..text.len() - 1], 10),
+        b'm' | b'M' => (&text[..text.len() - 1], 20),
+        b'g' | b'G' => (&text[..text.len() - 1], 30),
+        _ => (text, 0),
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let n: u64 = digits.parse().ok()?;
+    let bytes = n.checked_mul(1 << shift)?;
+    (bytes > 0).then_some(bytes)
+}
+
+impl<'a> Cmdline<'a> {
+    /// The size given as `key=<size>` ([`parse_size`]): `Err` with the text when it is not one.
+    pub fn size(&self, key: &str) -> Option<Result<u64, &'a str>> {
+        self.get(key).map(|v| parse_size(v).ok_or(v))
+    }
+}
+
 /// A `log=` value that names no log level.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct UnknownLogLevel<'a>(pub &'a str);
@@ -79,6 +105,33 @@ mod tests {
         assert!(!c.has("loud"));
         assert_eq!(c.get("quiet"), None);
         assert_eq!(c.options().count(), 5);
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("8M"), Some(8 << 20));
+        assert_eq!(parse_size("8m"), Some(8 << 20));
+        assert_eq!(parse_size("512K"), Some(512 << 10));
+        assert_eq!(parse_size("2G"), Some(2 << 30));
+        assert_eq!(parse_size("4096"), Some(4096));
+        for bad in [
+            "",
+            "M",
+            "0",
+            "0M",
+            "-1M",
+            "8MB",
+            "8 M",
+            "x",
+            "1.5M",
+            "99999999999999999999G",
+        ] {
+            assert_eq!(parse_size(bad), None, "{bad:?}");
+        }
+        let c = Cmdline::new("heap=16M heap_max=lots");
+        assert_eq!(c.size("heap"), Some(Ok(16 << 20)));
+        assert_eq!(c.size("heap_max"), Some(Err("lots")));
+        assert_eq!(c.size("other"), None);
     }
 
     #[test]

@@ -157,6 +157,8 @@ extern "sysv64" fn continue_boot() -> ! {
         );
     }
     info!("{reclaimed}");
+    // The heap, on the kernel's tables with the loader's memory reclaimed.
+    crate::heap::init(info);
     if reclaimed.acpi_kept > 0 {
         info!(
             "memory: {} KiB ACPI-reclaimable kept: the tables are read again after boot",

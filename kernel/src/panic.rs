@@ -36,6 +36,14 @@ fn panic(info: &PanicInfo<'_>) -> ! {
 fn panic_words(stopped: &mut Stopped, info: &PanicInfo<'_>) -> ! {
     let mut message: heapless::String<256> = heapless::String::new();
     let _ = write!(message, "{}", info.message());
+    // An allocation failure (the default alloc-error handler panics with "memory allocation of
+    // N bytes failed"): the allocator's report of the request and its figures comes first.
+    // Lock-free: the panic may come from inside the allocator.
+    if message.starts_with("memory allocation of")
+        && let Some(report) = crate::heap::try_last_failure()
+    {
+        panic_print(stopped, format_args!("\n{report}"));
+    }
     match info.location() {
         Some(loc) => panic_print(
             stopped,

@@ -125,6 +125,12 @@ fn kernel_benches() -> Result<Vec<String>> {
 /// Runs every benchmark and prints the figures.
 pub fn bench() -> Result<()> {
     deps::ensure(Purpose::Headless)?;
+    // `BENCH=heap`: only the in-kernel heap workloads.
+    if std::env::var("BENCH").is_ok_and(|v| v == "heap") {
+        let test_kernel = images::build_kernel(Kernel::Test)?;
+        heap_benches(&test_kernel, &images::efi_loader()?, &Knobs::for_tests());
+        return Ok(());
+    }
     let benches = kernel_benches()?;
     if benches.is_empty() {
         eprintln!("bench: the kernel crate has no host benches");
@@ -179,6 +185,7 @@ pub fn bench() -> Result<()> {
             with_memory_suffix(line, &base.mem).unwrap_or_else(|| line.into())
         );
     }
+    heap_benches(&test_kernel, &efi, &base);
     for (cpu, suffix) in [("max", "16G"), ("qemu64", "16G_2M")] {
         let knobs = Knobs {
             mem: "16G".into(),
@@ -195,6 +202,21 @@ pub fn bench() -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The heap workloads under each allocator: it is chosen at boot, so one boot each.
+fn heap_benches(test_kernel: &std::path::Path, efi: &std::path::Path, base: &Knobs) {
+    for name in ["talc", "bump", "linked-list", "fixed-block"] {
+        let cmdline = format!("ktest=bench-heap allocator={name}");
+        match boot_once(test_kernel, efi, &cmdline, true, base.clone()) {
+            Ok((_, log)) => {
+                for line in log.lines().filter(|l| l.starts_with("bench: heap_")) {
+                    println!("{line}");
+                }
+            }
+            Err(e) => eprintln!("bench: heap boot with allocator={name} failed: {e}"),
+        }
+    }
 }
 
 /// The kernel's page-table figures, which depend on the RAM size and CPU.

@@ -59,6 +59,8 @@ enum Check {
     Standalone(Vec<String>),
     /// `boot: ready in` on serial (the VM is stopped afterwards).
     Ready,
+    /// As `Ready`, and these texts on serial too.
+    ReadyWith(Vec<String>),
     /// The loader refuses to boot and says so with these texts; the kernel never starts.
     LoaderError(Vec<&'static str>),
     /// After `boot: ready`, a screendump shows the boot banner's colours where the console's
@@ -173,17 +175,27 @@ fn first_wave(real_limine: bool, test_kernel: &Path) -> Result<Vec<BootSpec>> {
                 },
             )
         },
-        BootSpec {
-            name: "screen-banner".into(),
-            kernel: Kernel::Normal,
-            conf: Some(images::project_conf(Some("log=info"), None)?),
-            kernel_bytes: None,
-            knobs: base.clone(),
-            check: Check::Screen,
-            iso: None,
-            memory_line: false,
-        },
     ];
+    // The heap tests once per allocator (the `ktest` boot above runs them on talc, the default).
+    for name in ["bump", "linked-list", "fixed-block"] {
+        boots.push(ktap_boot(
+            &format!("ktest-heap-{name}"),
+            &format!("ktest=prefix:kernel::heap:: allocator={name}"),
+            false,
+            "",
+            base.clone(),
+        ));
+    }
+    boots.extend([BootSpec {
+        name: "screen-banner".into(),
+        kernel: Kernel::Normal,
+        conf: Some(images::project_conf(Some("log=info"), None)?),
+        kernel_bytes: None,
+        knobs: base.clone(),
+        check: Check::Screen,
+        iso: None,
+        memory_line: false,
+    }]);
     // The production kernel at every other point of the matrix (q35-512M-max is the default
     // machine: the plain "boots to ready" check).
     let ready_conf = images::project_conf(Some("log=debug"), None)?;
@@ -205,6 +217,41 @@ fn first_wave(real_limine: bool, test_kernel: &Path) -> Result<Vec<BootSpec>> {
             memory_line: true,
         });
     }
+    // The production kernel boots to ready on every allocator and says which it runs on.
+    for name in ["talc", "bump", "linked-list", "fixed-block"] {
+        boots.push(BootSpec {
+            name: format!("ready-allocator-{name}"),
+            kernel: Kernel::Normal,
+            conf: Some(images::project_conf(
+                Some(&format!("log=info allocator={name} heap=4M heap_max=64M")),
+                None,
+            )?),
+            kernel_bytes: None,
+            knobs: base.clone(),
+            check: Check::ReadyWith(vec![format!("heap: {name}, 4 MiB initial, max 64 MiB")]),
+            iso: None,
+            memory_line: false,
+        });
+    }
+    // Bad values: a warning each, and the defaults.
+    boots.push(BootSpec {
+        name: "ready-heap-bad-options".into(),
+        kernel: Kernel::Normal,
+        conf: Some(images::project_conf(
+            Some("log=info allocator=slab heap=lots heap_max=8X"),
+            None,
+        )?),
+        kernel_bytes: None,
+        knobs: base.clone(),
+        check: Check::ReadyWith(vec![
+            "unknown allocator `slab`".into(),
+            "`heap=lots` is not a size".into(),
+            "`heap_max=8X` is not a size".into(),
+            "heap: talc, 8 MiB initial, max ".into(),
+        ]),
+        iso: None,
+        memory_line: false,
+    });
     for (name, kind) in [
         ("iso-cd", qemu::ImageKind::Cdrom),
         ("iso-disk", qemu::ImageKind::Disk),
@@ -395,7 +442,7 @@ fn run_boot(spec: &BootSpec, shared: &Shared) -> BootResult {
             let left = BOOT_TIMEOUT.saturating_sub(running.elapsed());
             running.wait(left)
         }
-        Check::Ready => wait_then_kill(running, &["boot: ready in"]),
+        Check::Ready | Check::ReadyWith(_) => wait_then_kill(running, &["boot: ready in"]),
         Check::LoaderError(expect) => wait_then_kill(running, expect),
         Check::Screen => {
             let mut running = running;
@@ -576,8 +623,13 @@ fn judge(spec: &BootSpec, outcome: &Outcome, result: &mut BootResult) {
                 .results
                 .push((name.clone(), problems.is_empty(), problems.join("; ")));
         }
-        Check::Ready => {
+        check @ (Check::Ready | Check::ReadyWith(_)) => {
             let mut problems = Vec::new();
+            if let Check::ReadyWith(texts) = check {
+                for text in texts.iter().filter(|t| !clean.contains(t.as_str())) {
+                    problems.push(format!("no `{text}` on serial"));
+                }
+            }
             if !clean.contains("boot: ready in") {
                 problems.push(format!(
                     "no `boot: ready` line ({})",

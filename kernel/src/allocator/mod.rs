@@ -24,6 +24,7 @@ pub mod bump;
 pub mod fixed_block;
 pub mod linked_list;
 pub mod stats;
+pub mod talc_heap;
 
 #[cfg(test)]
 mod tests;
@@ -38,6 +39,49 @@ pub use bump::BumpHeap;
 pub use fixed_block::FixedBlockHeap;
 pub use linked_list::LinkedListHeap;
 pub use stats::{CLASS_COUNT, FailureReport, HeapShape, Stats};
+pub use talc_heap::TalcHeap;
+
+/// `talc` as a global allocator, with the same lock and counters as the designs.
+pub type TalcAllocator = Locked<TalcHeap>;
+
+/// Which allocator the kernel runs on, chosen at boot with `allocator=` (talc by default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Choice {
+    /// `talc` (the default).
+    #[default]
+    Talc,
+    /// The bump design.
+    Bump,
+    /// The linked-list design.
+    LinkedList,
+    /// The fixed-size-block design.
+    FixedBlock,
+}
+
+impl Choice {
+    /// Every choice, in the order of the command-line documentation.
+    pub const ALL: [Choice; 4] = [
+        Choice::Talc,
+        Choice::Bump,
+        Choice::LinkedList,
+        Choice::FixedBlock,
+    ];
+
+    /// The name used on the command line and in reports.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Choice::Talc => "talc",
+            Choice::Bump => "bump",
+            Choice::LinkedList => "linked-list",
+            Choice::FixedBlock => "fixed-block",
+        }
+    }
+
+    /// The choice named `name`, if any.
+    pub fn from_name(name: &str) -> Option<Choice> {
+        Self::ALL.into_iter().find(|c| c.name() == name)
+    }
+}
 
 /// The bump design as a global allocator.
 pub type BumpAllocator = Locked<BumpHeap>;

@@ -16,7 +16,10 @@
 //!                       │     APIC registers and HPET uncached, the framebuffer write-combining,
 //!                       │     ACPI tables read-only, the VGA text buffer
 //!                       │   - kernel stacks, each above a 64 KiB unmapped guard area
-//!                       │   - the mapping API's area (map, unmap, protect, split)
+//!                       │   - the mapping API's area (map, unmap, protect, split): its
+//!                       │     lower 256 GiB for the API's users, its upper 256 GiB the
+//!                       │     kernel heap (`heap`), RW+NX pages on buddy frames from the
+//!                       │     half's base up to `heap_max=`, mapped as the heap grows
 //! 0xffff_ffff_8000_0000 ┼ kernel image in the last slot (wherever KASLR put it), W^X: text
 //! 0xffff_ffff_ffff_ffff ┘ RX, rodata R+NX, data and bss RW+NX
 //! ```

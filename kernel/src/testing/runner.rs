@@ -39,11 +39,16 @@ impl core::fmt::Write for Out {
     }
 }
 
-/// Runs the tests selected by `selector` (`all`, `bench` for the measurements, or a test
-/// name) and exits QEMU.
+/// Runs the tests selected by `selector` (`all`, `prefix:<path>` for the normal tests whose
+/// name starts with `<path>`, `bench` for the measurements, `bench-heap` for the heap's, or a test name) and exits QEMU.
 pub fn run(selector: &str) -> ! {
     if selector == "all" {
-        run_all()
+        run_all("", true)
+    } else if let Some(prefix) = selector.strip_prefix("prefix:") {
+        run_all(prefix, false)
+    } else if selector == "bench-heap" {
+        crate::heap::bench::run();
+        qemu::exit(ExitCode::Success)
     } else if selector == "bench" {
         super::bench::run_all();
         qemu::exit(ExitCode::Success)
@@ -52,17 +57,18 @@ pub fn run(selector: &str) -> ! {
     }
 }
 
-fn run_all() -> ! {
+fn run_all(prefix: &str, list_standalone: bool) -> ! {
     let all = tests();
-    for t in all.iter().filter(|t| t.is_standalone()) {
+    for t in all.iter().filter(|t| t.is_standalone() && list_standalone) {
         crate::println!("ktest-standalone: {}", t.name);
         for text in t.expect {
             crate::println!("ktest-expect: {} {text}", t.name);
         }
     }
-    let normal = all.iter().filter(|t| !t.is_standalone()).count();
+    let selected = |t: &&KTest| !t.is_standalone() && t.name.starts_with(prefix);
+    let normal = all.iter().filter(selected).count();
     let mut report = Reporter::new(Out, normal);
-    for t in all.iter().filter(|t| !t.is_standalone()) {
+    for t in all.iter().filter(selected) {
         CURRENT_NUMBER.store(report.next_number(), Ordering::SeqCst);
         CURRENT.store(Some(t));
         let result = (t.func)();

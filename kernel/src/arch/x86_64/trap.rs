@@ -38,7 +38,7 @@
 
 use core::arch::naked_asm;
 use core::mem::offset_of;
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use ::x86_64::registers::control::Cr2;
 
@@ -335,9 +335,20 @@ pub fn set_unhandled_hook(hook: fn(u8)) {
     UNHANDLED_HOOK.set(hook);
 }
 
+/// Interrupt handlers running now (nesting depth; one CPU).
+static IN_INTERRUPT: AtomicU32 = AtomicU32::new(0);
+
+/// Whether an interrupt handler is running (the heap refuses to allocate there, see `heap`).
+pub fn in_interrupt() -> bool {
+    IN_INTERRUPT.load(Ordering::Relaxed) > 0
+}
+
 fn interrupt(vector: u8, frame: &mut TrapFrame) {
     if let Some(handler) = HANDLERS[usize::from(vector - EXCEPTION_VECTORS)].get() {
-        return handler(frame);
+        IN_INTERRUPT.fetch_add(1, Ordering::Relaxed);
+        handler(frame);
+        IN_INTERRUPT.fetch_sub(1, Ordering::Relaxed);
+        return;
     }
     let bit = 1u64 << (vector % 64);
     let seen = UNEXPECTED_SEEN[usize::from(vector / 64)].fetch_or(bit, Ordering::Relaxed);
