@@ -22,6 +22,7 @@ use buddy_system_allocator::FrameAllocator;
 use criterion::Criterion;
 use kernel::boot::info::{MemoryKind, MemoryRegion};
 use kernel::memory::buddy::{BuddyAllocator, FRAME_SIZE, FrameAccess, MAX_ORDER};
+use kernel::rand::XorShift64;
 
 const G1: u64 = 1 << 30;
 
@@ -109,17 +110,6 @@ impl Bitmap {
     }
 }
 
-/// A xorshift generator for the churn pattern.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
-
 const HELD: usize = 4096;
 
 /// The three allocators, each holding `HELD` scattered frames for the churn pattern.
@@ -130,7 +120,7 @@ struct Set {
     held_ours: Vec<u64>,
     held_theirs: Vec<usize>,
     held_bitmap: Vec<u64>,
-    rng: Rng,
+    rng: XorShift64,
 }
 
 impl Set {
@@ -145,7 +135,7 @@ impl Set {
             held_ours: Vec::new(),
             held_theirs: Vec::new(),
             held_bitmap: Vec::new(),
-            rng: Rng(0x2545_f491_4f6c_dd1d),
+            rng: XorShift64(0x2545_f491_4f6c_dd1d),
         };
         // Hold every other frame of a long stretch, so the free lists are fragmented.
         for i in 0..2 * HELD {
@@ -190,13 +180,13 @@ impl Set {
         self.bitmap.free_512(black_box(f));
     }
     fn churn_ours(&mut self) {
-        let i = (self.rng.next() % HELD as u64) as usize;
+        let i = (self.rng.next_u64() % HELD as u64) as usize;
         let f = self.ours.allocate().expect("frame");
         let old = std::mem::replace(&mut self.held_ours[i], f);
         self.ours.free(black_box(old)).expect("held frame");
     }
     fn churn_theirs(&mut self) {
-        let i = (self.rng.next() % HELD as u64) as usize;
+        let i = (self.rng.next_u64() % HELD as u64) as usize;
         let f = self.theirs.alloc(1).expect("frame");
         let old = std::mem::replace(&mut self.held_theirs[i], f);
         self.theirs.dealloc(black_box(old), 1);
@@ -212,7 +202,7 @@ impl Set {
         self.ours.set_full_checks(false);
     }
     fn churn_bitmap(&mut self) {
-        let i = (self.rng.next() % HELD as u64) as usize;
+        let i = (self.rng.next_u64() % HELD as u64) as usize;
         let f = self.bitmap.alloc().expect("frame");
         let old = std::mem::replace(&mut self.held_bitmap[i], f);
         self.bitmap.free(black_box(old));

@@ -43,6 +43,7 @@ pub mod memory;
 #[cfg(target_os = "none")]
 mod panic;
 pub mod print;
+pub mod rand;
 #[cfg(target_os = "none")]
 pub mod serial;
 pub mod shell;

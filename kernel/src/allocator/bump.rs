@@ -143,11 +143,7 @@ impl Heap for BumpHeap {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::allocator::tests::Arena;
-
-    fn layout(size: usize, align: usize) -> Layout {
-        Layout::from_size_align(size, align).expect("valid layout")
-    }
+    use crate::allocator::tests::{Arena, layout};
 
     #[test]
     fn bumps_aligns_and_resets_when_all_freed() {

@@ -281,11 +281,7 @@ impl<F: Heap> Heap for FixedBlockHeap<F> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::allocator::tests::Arena;
-
-    fn layout(size: usize, align: usize) -> Layout {
-        Layout::from_size_align(size, align).expect("valid layout")
-    }
+    use crate::allocator::tests::{Arena, layout};
 
     #[test]
     fn classes_by_size_and_alignment() {

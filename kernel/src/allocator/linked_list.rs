@@ -349,11 +349,7 @@ impl Heap for LinkedListHeap {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::allocator::tests::Arena;
-
-    fn layout(size: usize, align: usize) -> Layout {
-        Layout::from_size_align(size, align).expect("valid layout")
-    }
+    use crate::allocator::tests::{Arena, layout};
 
     fn heap(arena: &Arena, size: usize) -> LinkedListHeap {
         let mut heap = LinkedListHeap::empty();

@@ -3,8 +3,8 @@
 //! Key items: [`find_s5`] (AML bytes to a [`SleepType`]), [`find_s5_in_table`] (a whole table,
 //! header checked), [`pm1_control_value`] (what to write to PM1x_CNT to enter the state).
 //!
-//! Why not the `aml` crate (rust-osdev): its last release (0.16.4) uses `#![feature]` and does
-//! not build on the stable toolchain this project pins; its successor lives inside `acpi` 6.x,
+//! Why not the `aml` crate (rust-osdev): its last release (0.16.4) needs the unstable
+//! `decl_macro` feature and does not build on the stable toolchain this project pins; its successor lives inside `acpi` 6.x,
 //! which needs nightly too (see docs/architecture.md, Ecosystem). Entering S5 needs one
 //! object, so this module reads just that, as most small kernels do: it looks for the
 //! encoding of `Name (_S5, Package (...) { a, b, ... })` (ACPI spec, "ACPI Machine Language

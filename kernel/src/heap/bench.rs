@@ -48,12 +48,9 @@ pub fn run() {
     const CHURN: u64 = 100_000;
     let churn = per_op(CHURN, || {
         let mut ring: Vec<Option<Vec<u8>>> = (0..1024).map(|_| None).collect();
-        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut rng = crate::rand::XorShift64(0x2545_f491_4f6c_dd1d);
         for i in 0..CHURN as usize {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            let size = 8 + (x % 505) as usize;
+            let size = 8 + (rng.next_u64() % 505) as usize;
             ring[i % 1024] = Some(black_box(Vec::with_capacity(size)));
         }
         black_box(ring);

@@ -115,14 +115,8 @@ fn a_session() {
 #[test]
 fn random_bytes_then_echo_alive() {
     // 64 KiB of seeded pseudo-random bytes (xorshift), then Ctrl-C and a command.
-    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
-    let mut bytes = Vec::with_capacity(65_536);
-    for _ in 0..65_536 {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        bytes.push((x >> 24) as u8);
-    }
+    let mut rng = crate::rand::XorShift64(0x2545_f491_4f6c_dd1d);
+    let bytes: Vec<u8> = (0..65_536).map(|_| (rng.next_u64() >> 24) as u8).collect();
     let mut shell = Shell::new();
     let mut host = Host::default();
     let mut out = String::new();

@@ -11,6 +11,11 @@ mod wrapper;
 
 use core::alloc::Layout;
 
+/// `Layout::from_size_align`, for sizes and alignments the tests know are valid.
+pub(crate) fn layout(size: usize, align: usize) -> Layout {
+    Layout::from_size_align(size, align).expect("valid layout")
+}
+
 /// A zeroed, page-aligned host buffer standing in for the kernel's heap region.
 pub(crate) struct Arena {
     ptr: *mut u8,

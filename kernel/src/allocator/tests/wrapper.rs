@@ -1,11 +1,11 @@
 //! The `Locked` wrapper: growth on demand through the hook, the counters, and the failure
 //! report's text.
 
-use core::alloc::{GlobalAlloc, Layout};
+use core::alloc::GlobalAlloc;
 use std::cell::Cell;
 
-use super::Arena;
 use super::model::Checked;
+use super::{Arena, layout};
 use crate::allocator::{BumpHeap, FixedBlockHeap, Heap, LinkedListHeap, Locked};
 
 thread_local! {
@@ -24,10 +24,6 @@ fn grow(min_bytes: usize) -> usize {
     }
     BUDGET.set(BUDGET.get() - bytes);
     bytes
-}
-
-fn layout(size: usize, align: usize) -> Layout {
-    Layout::from_size_align(size, align).expect("valid layout")
 }
 
 fn grows_on_demand<H: Checked>() {
