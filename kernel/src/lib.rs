@@ -44,6 +44,9 @@ pub mod memory;
 mod panic;
 pub mod print;
 pub mod rand;
+// The executor, input streams, timers and the shell as the kernel runs them.
+#[cfg(target_os = "none")]
+pub mod runtime;
 #[cfg(target_os = "none")]
 pub mod serial;
 pub mod shell;
