@@ -3,8 +3,8 @@
 //! The entry point records the TSC first thing; [`calibrate`] then measures the TSC rate against
 //! the PIT (see `arch::pit`), which is the method the boot log states. Until calibration the
 //! clock reads zero. All conversions use 128-bit arithmetic, so no intermediate overflows.
-//! Timer ticks ([`on_tick`]) drive periodic work and are counted, but the TSC defines time
-//! (see [`uptime_nanos`] for why).
+//! Timer ticks ([`on_tick`]) drive the timers ([`TIMERS`]) and are counted, but the TSC
+//! defines time (see [`uptime_nanos`] for why).
 
 use core::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
@@ -49,21 +49,32 @@ pub fn ticks() -> u64 {
     TICKS.load(Ordering::Acquire)
 }
 
+/// The kernel's timers (`sleep`, `interval`), driven by [`on_tick`] with [`uptime_nanos`].
+pub static TIMERS: crate::task::timer::Timers = crate::task::timer::Timers::new();
+
 /// Called by the timer interrupt, [`crate::interrupts::TIMER_HZ`] times a second: advances
-/// the tick clock, blinks the console cursor every 500 ms and draws pending console output
-/// about 60 times a second.
+/// the tick count and wakes the timers due by now. Timekeeping only: drawing the console is
+/// the presenter task's job (see `runtime`), so the tick stays short with interrupts off.
 #[cfg(target_os = "none")]
 pub fn on_tick() {
     if TICKS.load(Ordering::Relaxed) == 0 {
         FIRST_TICK_TSC.store(crate::arch::cpu::rdtsc(), Ordering::Release);
     }
-    let ticks = TICKS.fetch_add(1, Ordering::AcqRel) + 1;
-    let hz = u64::from(crate::interrupts::TIMER_HZ);
-    if ticks.is_multiple_of(hz / 2) {
-        crate::console::screen::tick((ticks / (hz / 2)).is_multiple_of(2));
-    } else if ticks.is_multiple_of((hz / 60).max(1)) {
-        crate::console::screen::flush();
-    }
+    TICKS.fetch_add(1, Ordering::AcqRel);
+    TIMERS.tick(uptime_nanos());
+}
+
+/// A future ready `nanos` after now (by the TSC clock, so never early; it fires on the first
+/// timer tick at or after its deadline).
+#[cfg(target_os = "none")]
+pub fn sleep(nanos: u64) -> crate::task::timer::Sleep<'static> {
+    TIMERS.sleep_until(uptime_nanos().saturating_add(nanos))
+}
+
+/// A stream of ticks every `period` nanoseconds, the first `period` from now.
+#[cfg(target_os = "none")]
+pub fn interval(period: u64) -> crate::task::timer::Interval<'static> {
+    TIMERS.interval_at(uptime_nanos().saturating_add(period), period)
 }
 
 /// Monotonic time since kernel entry, in nanoseconds.
@@ -72,8 +83,9 @@ pub fn on_tick() {
 /// targets and in QEMU). Timer ticks are not: a periodic timer that fires while the previous
 /// interrupt is still pending is coalesced, so ticks get lost whenever interrupts are held off
 /// or, under emulation, whenever the host deschedules the virtual CPU. Ticks therefore drive
-/// periodic work (cursor blink, deferred drawing, later the scheduler) and are checked against
-/// this clock ([`lost_ticks`]), but never define time. The value never decreases.
+/// the timers (each fires on the first tick at or after its deadline by this clock) and are
+/// checked against this clock ([`lost_ticks`]), but never define time. The value never
+/// decreases.
 #[cfg(target_os = "none")]
 pub fn uptime_nanos() -> u64 {
     let now = nanos_since_entry();

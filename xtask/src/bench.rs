@@ -135,7 +135,13 @@ pub fn bench() -> Result<()> {
     if std::env::var("BENCH").is_ok_and(|v| v == "kernel") {
         let test_kernel = images::build_kernel(Kernel::Test)?;
         let base = Knobs::for_tests();
-        let (_, log) = boot_once(&test_kernel, &images::efi_loader()?, "ktest=bench", true, base)?;
+        let (_, log) = boot_once(
+            &test_kernel,
+            &images::efi_loader()?,
+            "ktest=bench",
+            true,
+            base,
+        )?;
         for line in log
             .lines()
             .filter(|l| l.starts_with("bench: ") || l.starts_with("ratio: "))
