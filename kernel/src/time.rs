@@ -10,6 +10,8 @@ use core::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
 static TSC_AT_ENTRY: AtomicU64 = AtomicU64::new(0);
 static TSC_HZ: AtomicU64 = AtomicU64::new(0);
+/// [`nanos_scale`] of [`TSC_HZ`].
+static TSC_SCALE: AtomicU64 = AtomicU64::new(0);
 
 /// Timer interrupts since the timer started.
 static TICKS: AtomicU64 = AtomicU64::new(0);
@@ -33,6 +35,23 @@ pub fn cycles_to_nanos(cycles: u64, hz: u64) -> u64 {
     }
     let nanos = u128::from(cycles) * 1_000_000_000 / u128::from(hz);
     u64::try_from(nanos).unwrap_or(u64::MAX)
+}
+
+/// The fixed-point factor (nanoseconds per cycle, scaled by 2^32) for [`scaled_nanos`] at
+/// `hz` cycles per second (0 when `hz` is 0).
+pub fn nanos_scale(hz: u64) -> u64 {
+    if hz == 0 {
+        return 0;
+    }
+    u64::try_from((1_000_000_000u128 << 32) / u128::from(hz)).unwrap_or(u64::MAX)
+}
+
+/// `cycles` in nanoseconds with a factor from [`nanos_scale`]: one multiplication instead of
+/// [`cycles_to_nanos`]'s 128-bit division (the clock is read on every timer tick). Rounds down;
+/// off from the exact value by less than one nanosecond per 2^32 cycles plus the factor's
+/// truncation (under a microsecond per hour at GHz rates).
+pub fn scaled_nanos(cycles: u64, scale: u64) -> u64 {
+    u64::try_from((u128::from(cycles) * u128::from(scale)) >> 32).unwrap_or(u64::MAX)
 }
 
 /// Derives a tick rate from `ticks` counted during `pit_ticks` periods of a `pit_hz` clock.
@@ -123,9 +142,9 @@ pub fn nanos_since_entry() -> u64 {
     #[cfg(target_os = "none")]
     {
         let now = crate::arch::cpu::rdtsc();
-        cycles_to_nanos(
+        scaled_nanos(
             now.wrapping_sub(TSC_AT_ENTRY.load(Ordering::Relaxed)),
-            tsc_hz(),
+            TSC_SCALE.load(Ordering::Relaxed),
         )
     }
     #[cfg(not(target_os = "none"))]
@@ -207,6 +226,7 @@ static TSC_SOURCE: AtomicU8 = AtomicU8::new(TscSource::Unknown as u8);
 #[cfg(target_os = "none")]
 fn set_tsc(hz: u64, source: TscSource) {
     TSC_HZ.store(hz, Ordering::Relaxed);
+    TSC_SCALE.store(nanos_scale(hz), Ordering::Relaxed);
     TSC_SOURCE.store(source as u8, Ordering::Relaxed);
 }
 
@@ -297,6 +317,34 @@ mod tests {
             2_999_954_743
         );
         assert_eq!(rate_from_reference(5, 0, 1_193_182), 0);
+    }
+
+    #[test]
+    fn scaled_conversion_matches_the_division() {
+        assert_eq!(scaled_nanos(12_345, nanos_scale(0)), 0);
+        for hz in [
+            1_000_000,
+            1_193_182,
+            2_599_970_000,
+            3_000_000_000,
+            5_300_000_123,
+        ] {
+            let scale = nanos_scale(hz);
+            let mut prev = 0;
+            // From a few cycles up to about ten hours at this rate.
+            for cycles in [0, 1, 7, 1_000, hz / 3, hz, hz * 61, hz * 3600, hz * 36_000] {
+                let exact = cycles_to_nanos(cycles, hz);
+                let fast = scaled_nanos(cycles, scale);
+                assert!(fast <= exact, "{hz} Hz, {cycles}: {fast} > {exact}");
+                let allowed = 1 + exact / 1_000_000_000;
+                assert!(
+                    exact - fast <= allowed,
+                    "{hz} Hz, {cycles}: {fast} vs {exact}"
+                );
+                assert!(fast >= prev, "not monotonic");
+                prev = fast;
+            }
+        }
     }
 
     #[test]
