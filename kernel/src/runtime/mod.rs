@@ -89,3 +89,48 @@ pub fn run() -> ! {
     }
     executor.run(&Halt)
 }
+
+#[cfg(feature = "ktest")]
+mod ktests;
+
+/// Cycles from injecting a key press at the PS/2 controller to the reading task's poll
+/// returning the key, through IRQ 1, the `ByteSource` wake, the halted CPU waking and the
+/// executor: (median, 99th percentile) over `runs` presses, or `None` when the controller
+/// ignores the injection. Test kernels only (the injection is a test hook).
+#[cfg(feature = "ktest")]
+pub fn bench_key_to_task(runs: usize) -> Option<(u64, u64)> {
+    use crate::drivers::keyboard::{KEYBOARD, Keys};
+    use alloc::sync::Arc;
+    use alloc::vec::Vec;
+    let runs = runs.clamp(1, 1000);
+    let seen: Arc<spin::Mutex<Vec<u64>>> = Arc::new(spin::Mutex::new(Vec::with_capacity(runs)));
+    let mut executor = Executor::new(4);
+    while KEYBOARD.try_pop().is_some() {}
+    let log = seen.clone();
+    executor
+        .spawn_detached("key reader", async move {
+            let mut keys = Keys::new(&KEYBOARD);
+            loop {
+                core::future::poll_fn(|cx| keys.poll_key(cx)).await;
+                log.lock().push(cpu::rdtsc());
+            }
+        })
+        .ok()?;
+    executor.run_ready();
+    let mut samples = Vec::with_capacity(runs);
+    for i in 0..runs {
+        let start = cpu::rdtsc();
+        // 'k' pressed: one key; its release (below) decodes to nothing.
+        crate::arch::ps2::inject_scancode(0x25).ok()?;
+        let limit = crate::time::uptime_nanos() + 1_000_000_000;
+        executor.run_until(&Halt, || {
+            seen.lock().len() > i || crate::time::uptime_nanos() > limit
+        });
+        let at = *seen.lock().get(i)?;
+        samples.push(at.wrapping_sub(start));
+        crate::arch::ps2::inject_scancode(0xa5).ok()?;
+    }
+    samples.sort_unstable();
+    let p99 = samples[(samples.len() * 99 / 100).min(samples.len() - 1)];
+    Some((samples[samples.len() / 2], p99))
+}

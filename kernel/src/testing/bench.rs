@@ -96,6 +96,10 @@ fn extra() -> heapless::Vec<(&'static str, u64, &'static str), 24> {
     if let Some(cycles) = crate::drivers::keyboard::bench_irq_latency(33) {
         let _ = out.push(("keyboard_irq_to_handler_exit", cycles, "cycles"));
     }
+    if let Some((median, p99)) = crate::runtime::bench_key_to_task(200) {
+        let _ = out.push(("keyboard_irq_to_task_poll_median", median, "cycles"));
+        let _ = out.push(("keyboard_irq_to_task_poll_p99", p99, "cycles"));
+    }
     for (name, value, unit) in memory() {
         let _ = out.push((name, value, unit));
     }
