@@ -14,7 +14,6 @@
 // The kernel's global allocator is in `heap` (target) or std's (host).
 extern crate alloc;
 
-#[cfg(target_os = "none")]
 pub mod acpi;
 pub mod allocator;
 pub mod aml;
@@ -42,6 +41,9 @@ pub mod logring;
 pub mod memory;
 #[cfg(target_os = "none")]
 mod panic;
+// ACPI power: S5 soft-off and reset for the shell's `shutdown` and `reboot`.
+#[cfg(target_os = "none")]
+pub mod power;
 pub mod print;
 pub mod rand;
 // The executor, input streams, timers and the shell as the kernel runs them.

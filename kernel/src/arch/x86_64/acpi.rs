@@ -8,8 +8,9 @@
 use core::ptr::NonNull;
 
 use acpi::{AcpiError, AcpiHandler, AcpiTables, PhysicalMapping};
+use pagetables::Cache;
 
-use super::paging::{PAGE, Window};
+use super::paging::{PAGE, Window, WindowError};
 
 /// Maps `len` bytes at physical `phys` write-back and returns the window; panics when it
 /// cannot (the crate's handler trait has no way to fail).
@@ -54,4 +55,45 @@ pub fn tables(rsdp: u64, map: MapTable) -> Result<AcpiTables<TableMapper>, AcpiE
     // every byte it reads goes through `TableMapper`, which maps only memory the kernel does
     // not own (a wrong `rsdp` yields an error or a panic, not a read of Rust memory).
     unsafe { AcpiTables::from_rsdp(TableMapper { map }, rsdp as usize) }
+}
+
+/// Why [`table_bytes`] refused a window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TableBytesError {
+    /// The window is writable or not write-back (device registers, not a firmware table).
+    NotReadOnly,
+    /// The window fails its check (it maps memory the kernel owns).
+    Window(WindowError),
+}
+
+impl core::fmt::Display for TableBytesError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::NotReadOnly => f.write_str("table window is not read-only write-back"),
+            Self::Window(e) => write!(f, "table window: {e}"),
+        }
+    }
+}
+
+impl core::error::Error for TableBytesError {}
+
+/// The bytes a read-only, write-back window maps: a firmware table whole (the DSDT's AML, a
+/// root table's entries), for code that reads it as bytes rather than through the crate.
+///
+/// # Errors
+/// [`TableBytesError`] for a writable or uncached window, or one onto memory the kernel owns.
+pub fn table_bytes(window: &Window) -> Result<&[u8], TableBytesError> {
+    if window.is_writable() || window.cache() != Cache::WriteBack {
+        return Err(TableBytesError::NotReadOnly);
+    }
+    let virt = window
+        .check(window.len(), false)
+        .map_err(TableBytesError::Window)?;
+    let len = usize::try_from(window.len())
+        .map_err(|_| TableBytesError::Window(WindowError::BadRange))?;
+    // SAFETY: `check` proved that `[virt, virt + len)` is mapped onto the window's physical
+    // range, which holds no memory the kernel owns (so no Rust object aliases it); the mapping
+    // is read-only and write-back, the kernel never writes there, and it is never unmapped
+    // (windows are not reclaimed), so the bytes stay valid and unchanged for the borrow.
+    Ok(unsafe { core::slice::from_raw_parts(virt as *const u8, len) })
 }

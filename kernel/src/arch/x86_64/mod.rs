@@ -17,6 +17,7 @@ pub mod pat;
 pub mod pic;
 pub mod pit;
 pub mod pmtimer;
+pub mod power;
 #[cfg(feature = "ktest")]
 pub mod probe;
 pub mod ps2;
