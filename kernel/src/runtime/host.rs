@@ -529,8 +529,8 @@ fn bench_irq(out: &mut dyn Write) -> fmt::Result {
         Some(t) => {
             write!(
                 out,
-                "irq: {} timer ticks in {} ms of spinning, {} interruptions seen\r\n",
-                t.ticks, TICK_WINDOW_MS, t.seen
+                "irq: timer tick cost from a loop spinning {TICK_WINDOW_MS} ms, median of {} ticks\r\n",
+                t.ticks
             )?;
             bench_line(out, "timer_tick_cost", t.cycles, "cycles")?;
         }
@@ -550,62 +550,54 @@ const TICK_WINDOW_MS: u64 = 20;
 struct TickCost {
     /// Median cycles a tick took from the spinning code (entry, handler, EOI, exit).
     cycles: u64,
-    /// Timer ticks during the window.
-    ticks: u64,
-    /// Gaps in the spin loop long enough to be interruptions.
-    seen: usize,
+    /// Ticks measured.
+    ticks: usize,
 }
 
-/// The time each timer tick takes away from running code: spins on the TSC for
-/// [`TICK_WINDOW_MS`] with interrupts on and keeps the longest gaps between two reads; with
-/// `n` ticks in the window, the median of the `n` longest gaps, less the loop's own gap, is
-/// the cost of one tick. `None` without ticks (interrupts off, or no timer).
+/// The time each timer tick takes away from running code: spins for [`TICK_WINDOW_MS`] with
+/// interrupts on, reading the TSC and the tick count; a loop iteration in which the count
+/// moved contained a tick, so its length less the loop's own (timed with interrupts off) is
+/// the cost of that tick. Median over the window's ticks; `None` without ticks (interrupts
+/// off, or no timer).
 fn tick_cost() -> Option<TickCost> {
     const KEPT: usize = 64;
     let hz = time::tsc_hz();
     if hz == 0 || !cpu::interrupts_enabled() {
         return None;
     }
-    // The loop's own gap, with nothing to interrupt it.
+    // The loop's own iteration, with nothing to interrupt it: the shortest of many.
     let were_enabled = cpu::disable_interrupts_save();
     let mut base = u64::MAX;
     let mut last = cpu::rdtsc();
     for _ in 0..10_000 {
         let now = cpu::rdtsc();
+        black_box(time::ticks());
         base = base.min(now.wrapping_sub(last));
         last = now;
     }
     cpu::restore_interrupts(were_enabled);
-    let threshold = base.saturating_mul(8).max(base + 100);
-    // The longest gaps, longest first.
-    let mut longest = [0u64; KEPT];
-    let mut seen = 0;
+    let mut gaps = [0u64; KEPT];
+    let mut n = 0;
     let window = hz / 1000 * TICK_WINDOW_MS;
-    let ticks_before = time::ticks();
     let start = cpu::rdtsc();
-    let mut last = start;
+    let (mut last, mut last_ticks) = (start, time::ticks());
     while last.wrapping_sub(start) < window {
         let now = cpu::rdtsc();
-        let gap = now.wrapping_sub(last);
-        last = now;
-        if gap > threshold {
-            seen += 1;
-            if gap > longest[KEPT - 1] {
-                let at = longest.partition_point(|&g| g >= gap);
-                longest.copy_within(at..KEPT - 1, at + 1);
-                longest[at] = gap;
-            }
+        let ticks = time::ticks();
+        if ticks != last_ticks && n < KEPT {
+            gaps[n] = now.wrapping_sub(last);
+            n += 1;
         }
+        (last, last_ticks) = (now, ticks);
     }
-    let ticks = time::ticks() - ticks_before;
-    let n = (ticks as usize).min(seen).min(KEPT);
     if n == 0 {
         return None;
     }
+    let gaps = &mut gaps[..n];
+    gaps.sort_unstable();
     Some(TickCost {
-        cycles: longest[n / 2].saturating_sub(base),
-        ticks,
-        seen,
+        cycles: gaps[n / 2].saturating_sub(base),
+        ticks: n,
     })
 }
 
