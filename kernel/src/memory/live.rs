@@ -579,6 +579,16 @@ pub fn lookup(virt: u64) -> Option<Translation> {
     state.tables.translate_addr(&state.buddy.access().0, virt)
 }
 
+/// The walk of `virt` through the kernel's tables, entry by entry (for the shell's `vm`);
+/// `None` for a non-canonical address or before [`init`]. Read under the lock, so no edit
+/// runs meanwhile.
+pub fn walk(virt: u64) -> Option<pagetables::Walk> {
+    let virt = pagetables::x86_64::VirtAddr::try_new(virt).ok()?;
+    let guard = STATE.lock();
+    let state = guard.as_ref()?;
+    Some(state.tables.walk(&state.buddy.access().0, virt))
+}
+
 /// Checks that `[virt, virt + len)` lies in the mapping API's area.
 fn in_area(state: &State, virt: u64, len: u64) -> Result<(), MapError> {
     let last = virt.checked_add(len.max(1) - 1).ok_or(MapError::BadRange)?;

@@ -79,3 +79,8 @@ pub fn loaded_base() -> u64 {
 pub fn base() -> Option<u64> {
     IDT.get().map(|idt| core::ptr::from_ref(idt) as u64)
 }
+
+/// Whether the CPU uses this module's table (every vector has a present gate then).
+pub fn is_loaded() -> bool {
+    base().is_some_and(|base| base == loaded_base())
+}

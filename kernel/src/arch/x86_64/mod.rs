@@ -9,6 +9,7 @@
 pub mod acpi;
 pub mod apic;
 pub mod cpu;
+pub mod demo;
 pub mod framebuffer;
 pub mod gdt;
 pub mod idt;

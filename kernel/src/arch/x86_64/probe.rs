@@ -10,10 +10,10 @@
 use core::arch::asm;
 use core::sync::atomic::AtomicU8;
 
-use super::idt;
+use super::{demo, idt};
 
 /// A lower-half address nothing maps: the page-fault and double-fault probes touch it.
-pub const UNMAPPED: u64 = 0x7fff_dead_0000;
+pub use super::demo::UNMAPPED;
 /// Where user programs are traditionally linked (4 MiB): in the empty lower half, so a read
 /// faults.
 pub const LOWER_HALF: u64 = 0x40_0000;
@@ -22,7 +22,7 @@ pub const LOWER_HALF: u64 = 0x40_0000;
 /// [`execute_data`].
 static DATA_RET: AtomicU8 = AtomicU8::new(0xc3);
 /// A non-canonical address (bit 63 set, bits 48-62 clear): loading from it raises #GP(0).
-pub const NON_CANONICAL: u64 = 0x8000_0000_0000_0000;
+pub use super::demo::NON_CANONICAL;
 
 /// Distinct values for RAX, RBX, RCX, RDX, RSI, RDI, RBP, R8-R15 (below 2^63 so they are
 /// plain immediates for the assembler), loaded by [`registers_across_int3`].
@@ -38,7 +38,7 @@ pub const PATTERN: [u64; 15] = {
 
 fn require_idt() {
     assert!(
-        idt::base().is_some_and(|base| base == idt::loaded_base()),
+        idt::is_loaded(),
         "test probes need the kernel's IDT (trap::init)"
     );
 }
@@ -46,9 +46,7 @@ fn require_idt() {
 /// Executes `int3` (the trap path logs the breakpoint, counts it and returns).
 pub fn breakpoint() {
     require_idt();
-    // SAFETY: #BP has a present gate whose handler logs and returns after the `int3`; the trap
-    // path restores every register and RFLAGS.
-    unsafe { asm!("int3") };
+    demo::breakpoint();
 }
 
 /// Executes `int VECTOR` (32-255): the registered handler runs, or the unexpected-vector path
@@ -212,9 +210,8 @@ pub fn invalid_opcode() -> ! {
 /// Loads from [`NON_CANONICAL`] through RCX (#GP(0), vector 13). Never returns.
 pub fn load_non_canonical() -> ! {
     require_idt();
-    // SAFETY: a non-canonical address raises #GP(0) before any memory is touched; the fatal
-    // path never returns here.
-    unsafe { asm!("mov rax, [rcx]", in("rcx") NON_CANONICAL, options(noreturn)) }
+    demo::load_non_canonical();
+    unreachable!("the load from a non-canonical address returned")
 }
 
 /// Writes zero to [`UNMAPPED`] + 8 through RCX (#PF, vector 14, error code 0x2). Never returns.
@@ -232,9 +229,8 @@ pub fn write_unmapped() -> ! {
 /// so the CPU raises #DF (vector 8), which runs on IST1. Never returns.
 pub fn push_on_unmapped_stack() -> ! {
     require_idt();
-    // SAFETY: the push faults before writing (nothing maps the lower half), delivering the #PF
-    // faults again, and the #DF handler runs on its own stack and never returns here.
-    unsafe { asm!("mov rsp, {bad}", "push rax", bad = in(reg) UNMAPPED, options(noreturn)) }
+    demo::push_on_unmapped_stack();
+    unreachable!("the push on an unmapped stack returned (is {UNMAPPED:#x} mapped?)")
 }
 
 /// Reads the byte at address 0: with nothing mapped in the lower half, #PF (vector 14, error
