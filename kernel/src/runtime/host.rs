@@ -157,8 +157,7 @@ impl ShellHost for KernelHost {
     }
 
     fn acpi(&mut self, out: &mut dyn Write) -> fmt::Result {
-        // WIRE: acpi::write_tables(out)
-        out.write_str("acpi: not available yet\r\n")
+        crate::acpi::write_tables(out)
     }
 
     fn bench(&mut self, kind: BenchKind, out: &mut dyn Write) -> fmt::Result {
@@ -175,13 +174,12 @@ impl ShellHost for KernelHost {
     }
 
     fn reboot(&mut self) {
-        // WIRE: power::reboot()
-        crate::print!("reboot: not available yet\r\n");
+        crate::power::reboot()
     }
 
     fn shutdown(&mut self) {
-        // WIRE: power::shutdown()
-        crate::print!("shutdown: not available yet\r\n");
+        let e = crate::power::shutdown();
+        crate::print!("shutdown: {e}\r\n");
     }
 
     fn fault(&mut self, kind: FaultKind) {
