@@ -25,6 +25,7 @@ pub mod font;
 pub mod framebuffer;
 pub mod grid;
 pub mod render;
+pub mod scrollback;
 #[cfg(target_os = "none")]
 pub mod screen;
 pub mod shapes;
@@ -40,4 +41,5 @@ pub use font::{FontWeight, Layout, RasterHeight};
 pub use framebuffer::{Framebuffer, FramebufferError, FramebufferInfo, PixelFormat, PixelTarget};
 pub use grid::{COLS, Cell, Grid, ROWS};
 pub use render::FramebufferBackend;
+pub use scrollback::{History, SCROLLBACK_LINES};
 pub use vga_text::{Crtc, NoCrtc, TextBuffer, VgaTextBackend};
