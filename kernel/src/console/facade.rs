@@ -223,8 +223,9 @@ impl<B> Console<B> {
     }
 
     /// Makes `fg` on `bg` the attribute SGR 0, SGR 39/49, `ESC c` and erasing fall back to, for
-    /// good, and the attribute of the text written next. Cells on screen and in the history
-    /// that have the old default attribute take the new one. A background of index 8-15 loses
+    /// good, and the attribute of the text written next. Cells of the scroll region and of the
+    /// history that have the old default attribute take the new one; rows outside the region
+    /// (a pinned title bar) keep theirs. A background of index 8-15 loses
     /// its intensity bit (see [`ColorCode::new`]).
     pub fn set_default_colors(&mut self, fg: Color, bg: Color) {
         let old = self.parser.default_attr();
@@ -232,7 +233,8 @@ impl<B> Console<B> {
         self.parser.set_default(new);
         self.grid.set_attr(self.parser.attr());
         if old != new {
-            self.grid.recolor(old, new);
+            let (top, bottom) = self.grid.scroll_region();
+            self.grid.recolor(top..=bottom, old, new);
             self.history.recolor(old, new);
             self.view_dirty = true;
         }
@@ -268,11 +270,7 @@ impl<B> Console<B> {
         let mut text: heapless::String<COLS> = heapless::String::new();
         let _ = fmt::Write::write_fmt(
             &mut text,
-            format_args!(
-                " scrollback -{} of {} ",
-                self.offset,
-                self.history.len()
-            ),
+            format_args!(" scrollback -{} of {} ", self.offset, self.history.len()),
         );
         let (row, start, width) = if top > 0 {
             (top - 1, 0, INDICATOR_TITLE_COLS.max(text.len()))
@@ -761,8 +759,17 @@ mod tests {
         // Row 2 (index 1) was blank, then lines 0..=99: 101 rows went through 24 region rows.
         assert_eq!(c.history().len(), 101 - 24);
         let first = c.history().get(0).unwrap();
-        assert_eq!(first[0].glyph, b' ', "the blank row under the title left first");
-        assert_eq!(c.history().get(1).unwrap()[..6].iter().map(|c| c.glyph).collect::<Vec<_>>(), b"line 0");
+        assert_eq!(
+            first[0].glyph, b' ',
+            "the blank row under the title left first"
+        );
+        assert_eq!(
+            c.history().get(1).unwrap()[..6]
+                .iter()
+                .map(|c| c.glyph)
+                .collect::<Vec<_>>(),
+            b"line 0"
+        );
         assert_eq!(shown(&c, 0), "TITLE", "the title bar is never recorded");
         assert_eq!(shown(&c, 24), "line 99");
     }
@@ -776,8 +783,16 @@ mod tests {
         assert_eq!(c.scrollback_offset(), 3);
         assert_eq!(shown(&c, 24), "line 96");
         assert_eq!(shown(&c, 1), "line 73");
-        assert!(shown(&c, 0).starts_with(" scrollback -3 of 77"), "{}", shown(&c, 0));
-        assert_eq!(c.backend().crtc().0.last(), Some(&(0x0A, 0x20)), "cursor hidden");
+        assert!(
+            shown(&c, 0).starts_with(" scrollback -3 of 77"),
+            "{}",
+            shown(&c, 0)
+        );
+        assert_eq!(
+            c.backend().crtc().0.last(),
+            Some(&(0x0A, 0x20)),
+            "cursor hidden"
+        );
         c.scroll_back(c.page_lines());
         c.present();
         assert_eq!(shown(&c, 24), "line 73");
@@ -878,24 +893,50 @@ mod tests {
         let white_on_blue = ColorCode::new(Color::White, Color::Blue);
         c.set_default_colors(Color::White, Color::Blue);
         assert_eq!(c.default_attr(), white_on_blue);
-        assert_eq!(c.grid().cell(0, 0).unwrap().attr, white_on_blue, "recoloured");
+        assert_eq!(
+            c.grid().cell(0, 0).unwrap().attr,
+            white_on_blue,
+            "recoloured"
+        );
         c.write_str("\x1b[1;31mERR\x1b[0m after\x1b[K");
-        assert_eq!(c.grid().cell(0, 3).unwrap().attr.foreground(), Color::LightRed);
+        assert_eq!(
+            c.grid().cell(0, 3).unwrap().attr.foreground(),
+            Color::LightRed
+        );
         assert_eq!(c.grid().cell(0, 7).unwrap().attr, white_on_blue, "SGR 0");
         assert_eq!(c.grid().cell(0, 79).unwrap().attr, white_on_blue, "erase");
         c.write_str("\x1b[32;41mx\x1b[39;49my");
-        assert_eq!(c.grid().cell(0, 13).unwrap().attr, white_on_blue, "SGR 39/49");
+        assert_eq!(
+            c.grid().cell(0, 13).unwrap().attr,
+            white_on_blue,
+            "SGR 39/49"
+        );
         c.write_str("\x1b[2J");
-        assert!(c.grid().cells().iter().flatten().all(|cell| cell.attr == white_on_blue));
+        assert!(
+            c.grid()
+                .cells()
+                .iter()
+                .flatten()
+                .all(|cell| cell.attr == white_on_blue)
+        );
         c.write_str("\x1bc");
         assert_eq!(c.grid().attr(), white_on_blue, "ESC c");
         c.reset();
         assert_eq!(c.grid().attr(), white_on_blue, "reset");
-        // The title bar's explicit colours are untouched by a later change.
-        c.write_str("\x1b[1;33;44mT\x1b[0m");
+        // A title bar above the scroll region keeps its colours, even the default ones.
+        c.write_str("\x1b[1;37;44mT\x1b[0m\x1b[2;25r\x1b[2;1Hx");
+        let title = ColorCode::new(Color::White, Color::Blue);
+        assert_eq!(c.grid().cell(0, 0).unwrap().attr, title);
         c.set_default_colors(Color::Black, Color::LightGray);
-        let t = c.grid().cell(0, 0).unwrap().attr;
-        assert_eq!(t, ColorCode::new(Color::Yellow, Color::Blue));
+        assert_eq!(c.grid().cell(0, 0).unwrap().attr, title);
+        assert_eq!(
+            c.grid().cell(0, 1).unwrap().attr,
+            title,
+            "blank title cells too"
+        );
+        let black_on_gray = ColorCode::new(Color::Black, Color::LightGray);
+        assert_eq!(c.grid().cell(1, 0).unwrap().attr, black_on_gray);
+        assert_eq!(c.grid().cell(24, 79).unwrap().attr, black_on_gray);
         // Bright backgrounds lose the intensity bit (bit 7 is blink).
         c.set_default_colors(Color::Yellow, Color::LightGreen);
         assert!(!c.default_attr().blink());

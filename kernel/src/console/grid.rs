@@ -262,10 +262,15 @@ impl Grid {
         self.departed.take()
     }
 
-    /// Replaces every cell in attribute `from` with the same glyph in `to` (a new default
-    /// colour applied to what is already on screen) and marks them dirty.
-    pub fn recolor(&mut self, from: ColorCode, to: ColorCode) {
-        for r in 0..ROWS {
+    /// Replaces every cell of rows `rows` in attribute `from` with the same glyph in `to` (a
+    /// new default colour applied to what is already on screen) and marks them dirty.
+    pub fn recolor(
+        &mut self,
+        rows: core::ops::RangeInclusive<usize>,
+        from: ColorCode,
+        to: ColorCode,
+    ) {
+        for r in rows.filter(|&r| r < ROWS) {
             for c in 0..COLS {
                 if self.cells[r][c].attr == from {
                     self.cells[r][c].attr = to;

@@ -25,9 +25,9 @@ pub mod font;
 pub mod framebuffer;
 pub mod grid;
 pub mod render;
-pub mod scrollback;
 #[cfg(target_os = "none")]
 pub mod screen;
+pub mod scrollback;
 pub mod shapes;
 #[cfg(test)]
 mod testutil;
