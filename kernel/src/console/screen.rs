@@ -197,10 +197,9 @@ fn feed(bytes: &[u8], keep_view: bool) {
     if now.saturating_sub(LAST_PRESENT_NS.load(Ordering::Relaxed)) >= PRESENT_INTERVAL_NS
         || now == 0
     {
-        DIRTY.store(false, Ordering::Relaxed);
-        console.set_blink(BLINK_ON.load(Ordering::Relaxed));
-        console.present();
-        LAST_PRESENT_NS.store(now, Ordering::Relaxed);
+        drop(console);
+        DIRTY.store(false, Ordering::Release);
+        draw();
     }
 }
 
