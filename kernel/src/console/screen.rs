@@ -10,8 +10,8 @@
 //!
 //! - During the boot, [`write`] also draws, at most every [`PRESENT_INTERVAL_NS`] (a full-screen
 //!   scroll rewrites megabytes of framebuffer, which costs milliseconds under emulation);
-//!   [`flush`] draws whatever is pending (at the end of the boot, and from the timer until a
-//!   presenter task exists).
+//!   [`flush`] draws whatever is pending (at the end of the boot, and in test kernels, which
+//!   run no presenter).
 //! - Once [`set_deferred`] is on, [`write`] never draws: a presenter calls [`present_pending`]
 //!   about 60 times a second, and [`blink`] sets the cursor phase. Only [`present_pending`],
 //!   [`flush`] and the panic path draw.
@@ -255,13 +255,6 @@ pub fn blink(on: bool) {
     }
 }
 
-/// Sets the blink phase and draws ([`blink`] then [`flush`]; the timer's call until a
-/// presenter task does both).
-pub fn tick(blink_on: bool) {
-    blink(blink_on);
-    flush();
-}
-
 /// Moves the view `lines` rows back into the scrollback (at most to its oldest row).
 pub fn scroll_back(lines: usize) {
     scroll(|c| c.scroll_back(lines));
@@ -436,8 +429,7 @@ mod ktests {
 
     ktest! {
         fn deferred_output_waits_for_present_pending() -> TestResult {
-            // With interrupts off the timer cannot draw in between (it does until a presenter
-            // task takes over).
+            // With interrupts off nothing can draw in between.
             let was_enabled = crate::arch::cpu::disable_interrupts_save();
             set_deferred(true);
             flush();

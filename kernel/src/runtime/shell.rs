@@ -79,8 +79,9 @@ async fn sleep_command(ms: u64, input: &mut Input<'_>, kept: &mut Deque<Key, TYP
 /// What a key asks of the screen beyond the shell's output.
 fn screen_step(step: Step) {
     match step {
-        // TEMPORARY until the console's scrollback lands.
-        Step::ScrollUp | Step::ScrollDown | Step::Continue | Step::Sleep(_) => {}
+        Step::ScrollUp => crate::console::screen::scroll_page_up(),
+        Step::ScrollDown => crate::console::screen::scroll_page_down(),
+        Step::Continue | Step::Sleep(_) => {}
     }
 }
 
