@@ -201,45 +201,7 @@ extern "sysv64" fn continue_boot() -> ! {
         crate::testing::runner::run(selector)
     }
     #[cfg(not(feature = "ktest"))]
-    idle()
-}
-
-/// Until the executor and shell exist: sleep until an interrupt, echo typed keys and serial
-/// input on every console, and keep the uptime in the title bar current.
-#[cfg(not(feature = "ktest"))]
-fn idle() -> ! {
-    use drivers::keyboard::{self, Key};
-    let mut shown_second = u64::MAX;
-    loop {
-        // Check for work with interrupts off, then `sti; hlt` as one step, so an interrupt
-        // arriving between the check and the halt still wakes us.
-        arch::cpu::disable_interrupts_save();
-        if keyboard::SCANCODES.is_empty() && serial::RECEIVED.is_empty() {
-            arch::cpu::wait_for_interrupt();
-        } else {
-            arch::cpu::enable_interrupts();
-        }
-        keyboard::poll(|key| match key {
-            Key::Char('\u{8}') => crate::print!("\u{8} \u{8}"),
-            Key::Char(c) => crate::print!("{c}"),
-            Key::Raw(_) => {}
-        });
-        while let Some(byte) = serial::try_read_byte() {
-            match byte {
-                b'\r' => crate::print!("\n"),
-                0x7f | 0x08 => crate::print!("\u{8} \u{8}"),
-                b if b.is_ascii_graphic() || b == b' ' || b == b'\n' => {
-                    crate::print!("{}", b as char)
-                }
-                _ => {}
-            }
-        }
-        let second = time::uptime_nanos() / 1_000_000_000;
-        if second != shown_second {
-            shown_second = second;
-            console::screen::show_uptime(second);
-        }
-    }
+    crate::runtime::run()
 }
 
 fn summary(info: &boot::BootInfo, tsc_hz: u64) {

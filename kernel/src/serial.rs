@@ -9,10 +9,12 @@ use heapless::Vec;
 
 use crate::arch::serial::{self, SerialPort};
 use crate::arch::stop::Stopped;
-use crate::sync::{DropQueue, IrqMutex};
+use crate::sync::IrqMutex;
+use crate::task::stream::ByteSource;
 
-/// Bytes received on COM1, queued by the receive interrupt for the serial input stream.
-pub static RECEIVED: DropQueue<256> = DropQueue::new();
+/// Bytes received on COM1, queued by the receive interrupt for the serial key stream (the
+/// shell reads it through `task::stream::SerialKeys`).
+pub static SERIAL_IN: ByteSource<256> = ByteSource::new();
 
 /// Capacity of the loopback capture buffer.
 pub const CAPTURE_CAPACITY: usize = 4096;
@@ -85,14 +87,14 @@ pub fn emergency_write(bytes: &[u8]) {
     }
 }
 
-/// Whether the receive interrupt feeds [`RECEIVED`].
+/// Whether the receive interrupt feeds [`SERIAL_IN`].
 static RX_INTERRUPT: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
 
 /// Reads one received byte, if any: from the interrupt-fed queue once the receive interrupt is
 /// on (reading the UART directly as well could reorder bytes), by polling the UART before.
 pub fn try_read_byte() -> Option<u8> {
     if RX_INTERRUPT.load(core::sync::atomic::Ordering::Acquire) {
-        return RECEIVED.pop();
+        return SERIAL_IN.try_pop();
     }
     SERIAL
         .lock()
@@ -102,17 +104,23 @@ pub fn try_read_byte() -> Option<u8> {
 }
 
 fn on_rx_irq() {
-    let mut state = SERIAL.lock();
-    if let Some(port) = state.port.as_mut() {
-        // The FIFO may hold several bytes; take them all (bounded by its depth).
-        for _ in 0..16 {
+    // The FIFO may hold several bytes; take them all (bounded by its depth), then hand them
+    // over with the lock released.
+    let mut bytes = [0u8; 16];
+    let mut n = 0;
+    if let Some(port) = SERIAL.lock().port.as_mut() {
+        while n < bytes.len() {
             match port.try_read_byte() {
                 Some(byte) => {
-                    RECEIVED.push(byte);
+                    bytes[n] = byte;
+                    n += 1;
                 }
                 None => break,
             }
         }
+    }
+    for &byte in &bytes[..n] {
+        SERIAL_IN.push_from_irq(byte);
     }
 }
 
@@ -143,7 +151,7 @@ impl core::error::Error for SerialError {
     }
 }
 
-/// Enables COM1's receive interrupt (IRQ 4): received bytes go to [`RECEIVED`].
+/// Enables COM1's receive interrupt (IRQ 4): received bytes go to [`SERIAL_IN`].
 ///
 /// # Errors
 /// [`SerialError`] when there is no UART, or IRQ 4 cannot be attached.

@@ -3,13 +3,15 @@
 //! The entry point records the TSC first thing; [`calibrate`] then measures the TSC rate against
 //! the PIT (see `arch::pit`), which is the method the boot log states. Until calibration the
 //! clock reads zero. All conversions use 128-bit arithmetic, so no intermediate overflows.
-//! Timer ticks ([`on_tick`]) drive periodic work and are counted, but the TSC defines time
-//! (see [`uptime_nanos`] for why).
+//! Timer ticks ([`on_tick`]) drive the timers ([`TIMERS`]) and are counted, but the TSC
+//! defines time (see [`uptime_nanos`] for why).
 
 use core::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
 static TSC_AT_ENTRY: AtomicU64 = AtomicU64::new(0);
 static TSC_HZ: AtomicU64 = AtomicU64::new(0);
+/// [`nanos_scale`] of [`TSC_HZ`].
+static TSC_SCALE: AtomicU64 = AtomicU64::new(0);
 
 /// Timer interrupts since the timer started.
 static TICKS: AtomicU64 = AtomicU64::new(0);
@@ -35,6 +37,23 @@ pub fn cycles_to_nanos(cycles: u64, hz: u64) -> u64 {
     u64::try_from(nanos).unwrap_or(u64::MAX)
 }
 
+/// The fixed-point factor (nanoseconds per cycle, scaled by 2^32) for [`scaled_nanos`] at
+/// `hz` cycles per second (0 when `hz` is 0).
+pub fn nanos_scale(hz: u64) -> u64 {
+    if hz == 0 {
+        return 0;
+    }
+    u64::try_from((1_000_000_000u128 << 32) / u128::from(hz)).unwrap_or(u64::MAX)
+}
+
+/// `cycles` in nanoseconds with a factor from [`nanos_scale`]: one multiplication instead of
+/// [`cycles_to_nanos`]'s 128-bit division (the clock is read on every timer tick). Rounds down;
+/// off from the exact value by less than one nanosecond per 2^32 cycles plus the factor's
+/// truncation (under a microsecond per hour at GHz rates).
+pub fn scaled_nanos(cycles: u64, scale: u64) -> u64 {
+    u64::try_from((u128::from(cycles) * u128::from(scale)) >> 32).unwrap_or(u64::MAX)
+}
+
 /// Derives a tick rate from `ticks` counted during `pit_ticks` periods of a `pit_hz` clock.
 pub fn rate_from_reference(ticks: u64, pit_ticks: u64, pit_hz: u64) -> u64 {
     if pit_ticks == 0 {
@@ -49,21 +68,32 @@ pub fn ticks() -> u64 {
     TICKS.load(Ordering::Acquire)
 }
 
+/// The kernel's timers (`sleep`, `interval`), driven by [`on_tick`] with [`uptime_nanos`].
+pub static TIMERS: crate::task::timer::Timers = crate::task::timer::Timers::new();
+
 /// Called by the timer interrupt, [`crate::interrupts::TIMER_HZ`] times a second: advances
-/// the tick clock, blinks the console cursor every 500 ms and draws pending console output
-/// about 60 times a second.
+/// the tick count and wakes the timers due by now. Timekeeping only: drawing the console is
+/// the presenter task's job (see `runtime`), so the tick stays short with interrupts off.
 #[cfg(target_os = "none")]
 pub fn on_tick() {
     if TICKS.load(Ordering::Relaxed) == 0 {
         FIRST_TICK_TSC.store(crate::arch::cpu::rdtsc(), Ordering::Release);
     }
-    let ticks = TICKS.fetch_add(1, Ordering::AcqRel) + 1;
-    let hz = u64::from(crate::interrupts::TIMER_HZ);
-    if ticks.is_multiple_of(hz / 2) {
-        crate::console::screen::tick((ticks / (hz / 2)).is_multiple_of(2));
-    } else if ticks.is_multiple_of((hz / 60).max(1)) {
-        crate::console::screen::flush();
-    }
+    TICKS.fetch_add(1, Ordering::AcqRel);
+    TIMERS.tick(uptime_nanos());
+}
+
+/// A future ready `nanos` after now (by the TSC clock, so never early; it fires on the first
+/// timer tick at or after its deadline).
+#[cfg(target_os = "none")]
+pub fn sleep(nanos: u64) -> crate::task::timer::Sleep<'static> {
+    TIMERS.sleep_until(uptime_nanos().saturating_add(nanos))
+}
+
+/// A stream of ticks every `period` nanoseconds, the first `period` from now.
+#[cfg(target_os = "none")]
+pub fn interval(period: u64) -> crate::task::timer::Interval<'static> {
+    TIMERS.interval_at(uptime_nanos().saturating_add(period), period)
 }
 
 /// Monotonic time since kernel entry, in nanoseconds.
@@ -72,8 +102,9 @@ pub fn on_tick() {
 /// targets and in QEMU). Timer ticks are not: a periodic timer that fires while the previous
 /// interrupt is still pending is coalesced, so ticks get lost whenever interrupts are held off
 /// or, under emulation, whenever the host deschedules the virtual CPU. Ticks therefore drive
-/// periodic work (cursor blink, deferred drawing, later the scheduler) and are checked against
-/// this clock ([`lost_ticks`]), but never define time. The value never decreases.
+/// the timers (each fires on the first tick at or after its deadline by this clock) and are
+/// checked against this clock ([`lost_ticks`]), but never define time. The value never
+/// decreases.
 #[cfg(target_os = "none")]
 pub fn uptime_nanos() -> u64 {
     let now = nanos_since_entry();
@@ -111,9 +142,9 @@ pub fn nanos_since_entry() -> u64 {
     #[cfg(target_os = "none")]
     {
         let now = crate::arch::cpu::rdtsc();
-        cycles_to_nanos(
+        scaled_nanos(
             now.wrapping_sub(TSC_AT_ENTRY.load(Ordering::Relaxed)),
-            tsc_hz(),
+            TSC_SCALE.load(Ordering::Relaxed),
         )
     }
     #[cfg(not(target_os = "none"))]
@@ -195,6 +226,7 @@ static TSC_SOURCE: AtomicU8 = AtomicU8::new(TscSource::Unknown as u8);
 #[cfg(target_os = "none")]
 fn set_tsc(hz: u64, source: TscSource) {
     TSC_HZ.store(hz, Ordering::Relaxed);
+    TSC_SCALE.store(nanos_scale(hz), Ordering::Relaxed);
     TSC_SOURCE.store(source as u8, Ordering::Relaxed);
 }
 
@@ -285,6 +317,34 @@ mod tests {
             2_999_954_743
         );
         assert_eq!(rate_from_reference(5, 0, 1_193_182), 0);
+    }
+
+    #[test]
+    fn scaled_conversion_matches_the_division() {
+        assert_eq!(scaled_nanos(12_345, nanos_scale(0)), 0);
+        for hz in [
+            1_000_000,
+            1_193_182,
+            2_599_970_000,
+            3_000_000_000,
+            5_300_000_123,
+        ] {
+            let scale = nanos_scale(hz);
+            let mut prev = 0;
+            // From a few cycles up to about ten hours at this rate.
+            for cycles in [0, 1, 7, 1_000, hz / 3, hz, hz * 61, hz * 3600, hz * 36_000] {
+                let exact = cycles_to_nanos(cycles, hz);
+                let fast = scaled_nanos(cycles, scale);
+                assert!(fast <= exact, "{hz} Hz, {cycles}: {fast} > {exact}");
+                let allowed = 1 + exact / 1_000_000_000;
+                assert!(
+                    exact - fast <= allowed,
+                    "{hz} Hz, {cycles}: {fast} vs {exact}"
+                );
+                assert!(fast >= prev, "not monotonic");
+                prev = fast;
+            }
+        }
     }
 
     #[test]

@@ -131,6 +131,25 @@ pub fn bench() -> Result<()> {
         heap_benches(&test_kernel, &images::efi_loader()?, &Knobs::for_tests());
         return Ok(());
     }
+    // `BENCH=kernel`: only the in-kernel figures of the test kernel (`ktest=bench`).
+    if std::env::var("BENCH").is_ok_and(|v| v == "kernel") {
+        let test_kernel = images::build_kernel(Kernel::Test)?;
+        let base = Knobs::for_tests();
+        let (_, log) = boot_once(
+            &test_kernel,
+            &images::efi_loader()?,
+            "ktest=bench",
+            true,
+            base,
+        )?;
+        for line in log
+            .lines()
+            .filter(|l| l.starts_with("bench: ") || l.starts_with("ratio: "))
+        {
+            println!("{line}");
+        }
+        return Ok(());
+    }
     let benches = kernel_benches()?;
     if benches.is_empty() {
         eprintln!("bench: the kernel crate has no host benches");

@@ -1,26 +1,24 @@
-//! PS/2 keyboard: the IRQ 1 handler queues raw scancodes; the consumer decodes them (US
+//! PS/2 keyboard: the IRQ 1 handler queues raw scancodes; the reading task decodes them (US
 //! layout, scancode set 1 as the controller translates it) with the `pc-keyboard` crate.
 //!
-//! The handler only reads the data port and pushes into a lock-free [`DropQueue`]: it never
-//! blocks, allocates or decodes, and a full queue costs the byte (counted), not a stall.
-//! Unknown or garbled scancodes are skipped by the decoder without panicking.
+//! The handler only reads the data port and pushes into [`KEYBOARD`], a fixed lock-free queue
+//! with the reader's `AtomicWaker` (see `task::stream`): it never blocks, allocates or
+//! decodes, and a full queue costs the byte (counted), not a stall. [`Keys`] is the reader's
+//! side: a stream of [`Key`]s. Unknown or garbled scancodes are skipped by the decoder without
+//! panicking.
 
+use core::pin::Pin;
+use core::task::{Context, Poll};
+
+use futures_util::Stream;
 use pc_keyboard::layouts::Us104Key;
-use pc_keyboard::{DecodedKey, HandleControl, KeyCode, PS2Keyboard, ScancodeSet1};
+use pc_keyboard::{HandleControl, PS2Keyboard, ScancodeSet1};
 
-use crate::sync::DropQueue;
+use crate::input::Key;
+use crate::task::stream::ByteSource;
 
 /// Scancodes waiting to be decoded (a key press and release are two or more bytes).
-pub static SCANCODES: DropQueue<256> = DropQueue::new();
-
-/// What a key decodes to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Key {
-    /// A character (letters honour Shift and Caps Lock).
-    Char(char),
-    /// A key without a character (arrows, function keys, ...).
-    Raw(KeyCode),
-}
+pub static KEYBOARD: ByteSource<256> = ByteSource::new();
 
 /// Scancode-set-1 bytes to keys, keeping modifier state between calls.
 pub struct Decoder {
@@ -30,21 +28,26 @@ pub struct Decoder {
 }
 
 impl Decoder {
-    /// A decoder with no keys held.
+    /// A decoder with no keys held. Ctrl plus a letter arrives as [`Key::Ctrl`].
     pub const fn new() -> Self {
         Self {
-            inner: PS2Keyboard::new(ScancodeSet1::new(), Us104Key, HandleControl::Ignore),
+            inner: PS2Keyboard::new(
+                ScancodeSet1::new(),
+                Us104Key,
+                HandleControl::MapLettersToUnicode,
+            ),
             rejected: 0,
         }
     }
 
-    /// Feeds one scancode byte; returns the key it completes, if any.
+    /// Feeds one scancode byte; returns the key it completes, if it is one the shell uses
+    /// (modifiers and keys without a [`Key`] give `None`).
     pub fn feed(&mut self, byte: u8) -> Option<Key> {
         match self.inner.add_byte(byte) {
-            Ok(Some(event)) => self.inner.process_keyevent(event).map(|k| match k {
-                DecodedKey::Unicode(c) => Key::Char(c),
-                DecodedKey::RawKey(code) => Key::Raw(code),
-            }),
+            Ok(Some(event)) => self
+                .inner
+                .process_keyevent(event)
+                .and_then(crate::input::key::from_pc_keyboard),
             Ok(None) => None,
             Err(_) => {
                 self.rejected += 1;
@@ -68,13 +71,70 @@ impl Default for Decoder {
     }
 }
 
+/// The keys typed on the keyboard behind `source`, as a stream (one reader at a time).
+pub struct Keys<'a, const N: usize> {
+    source: &'a ByteSource<N>,
+    decoder: Decoder,
+}
+
+impl<'a, const N: usize> Keys<'a, N> {
+    /// Keys decoded from the scancodes of `source`.
+    pub const fn new(source: &'a ByteSource<N>) -> Self {
+        Self {
+            source,
+            decoder: Decoder::new(),
+        }
+    }
+
+    /// The next key, or `Pending` with the waker registered on the source.
+    pub fn poll_key(&mut self, cx: &mut Context<'_>) -> Poll<Key> {
+        loop {
+            match self.source.poll_byte(cx) {
+                Poll::Ready(byte) => {
+                    if let Some(key) = self.decoder.feed(byte) {
+                        return Poll::Ready(key);
+                    }
+                }
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+
+    /// Decodes every byte queued now, without waiting.
+    pub fn drain(&mut self, mut each: impl FnMut(Key)) {
+        while let Some(byte) = self.source.try_pop() {
+            if let Some(key) = self.decoder.feed(byte) {
+                each(key);
+            }
+        }
+    }
+
+    /// Bytes the decoder rejected so far.
+    pub fn rejected(&self) -> u64 {
+        self.decoder.rejected
+    }
+}
+
+impl<const N: usize> Stream for Keys<'_, N> {
+    type Item = Key;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Key>> {
+        self.poll_key(cx).map(Some)
+    }
+}
+
+impl<const N: usize> core::fmt::Debug for Keys<'_, N> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Keys")
+            .field("decoder", &self.decoder)
+            .finish_non_exhaustive()
+    }
+}
+
 #[cfg(target_os = "none")]
 mod live {
-    use super::{Decoder, Key, SCANCODES};
+    use super::KEYBOARD;
     use crate::arch::ps2::{self, Ps2Controller, Ps2Error};
-    use crate::sync::IrqMutex;
-
-    static DECODER: IrqMutex<Decoder> = IrqMutex::new(Decoder::new());
     /// TSC when the IRQ handler last finished (for the latency benchmark; test kernels only).
     #[cfg(feature = "ktest")]
     static LAST_EXIT_TSC: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
@@ -115,7 +175,7 @@ mod live {
         for _ in 0..16 {
             match ps2::read_data_if_ready() {
                 Some(byte) => {
-                    SCANCODES.push(byte);
+                    KEYBOARD.push_from_irq(byte);
                 }
                 None => break,
             }
@@ -147,7 +207,7 @@ mod live {
                 core::hint::spin_loop();
             }
             let _ = samples.push(LAST_EXIT_TSC.load(Ordering::Acquire) - start);
-            while SCANCODES.pop().is_some() {}
+            while KEYBOARD.try_pop().is_some() {}
         }
         samples.sort_unstable();
         samples.get(samples.len() / 2).copied()
@@ -172,16 +232,6 @@ mod live {
         crate::arch::cpu::restore_interrupts(was);
         Ok(())
     }
-
-    /// Decodes every queued scancode, calling `each` for every completed key.
-    pub fn poll(mut each: impl FnMut(Key)) {
-        while let Some(byte) = SCANCODES.pop() {
-            let key = DECODER.lock().feed(byte);
-            if let Some(key) = key {
-                each(key);
-            }
-        }
-    }
 }
 
 #[cfg(target_os = "none")]
@@ -192,7 +242,7 @@ mod ktests {
     use core::error::Error;
     use core::fmt::Write;
 
-    use super::{Key, KeyboardError, SCANCODES, poll};
+    use super::{KEYBOARD, Key, KeyboardError, Keys};
     use crate::{kassert, kassert_eq, ktest};
 
     /// `e`'s message followed by its sources', joined by ": ".
@@ -231,15 +281,16 @@ mod ktests {
         let mut text = heapless::String::new();
         let start = crate::time::uptime_nanos();
         let mut last_activity = start;
-        let mut seen = SCANCODES.pushed() + SCANCODES.dropped();
+        let mut seen = KEYBOARD.pushed() + KEYBOARD.dropped();
+        let mut keys = Keys::new(&KEYBOARD);
         loop {
-            poll(|k| {
+            keys.drain(|k| {
                 if let Key::Char(c) = k {
                     let _ = text.push(c);
                 }
             });
             let now = crate::time::uptime_nanos();
-            let total = SCANCODES.pushed() + SCANCODES.dropped();
+            let total = KEYBOARD.pushed() + KEYBOARD.dropped();
             if total != seen {
                 seen = total;
                 last_activity = now;
@@ -268,12 +319,12 @@ mod ktests {
     ktest! {
         #[standalone]
         fn burst_of_200_keys_loses_none_or_counts_losses() -> TestResult {
-            let (pushed, dropped) = (SCANCODES.pushed(), SCANCODES.dropped());
+            let (pushed, dropped) = (KEYBOARD.pushed(), KEYBOARD.dropped());
             crate::println!("ktest: send-keys a*200");
             let text = collect(200);
             let decoded = text.chars().filter(|c| *c == 'a').count() as u64;
-            let queued = SCANCODES.pushed() - pushed;
-            let lost = SCANCODES.dropped() - dropped;
+            let queued = KEYBOARD.pushed() - pushed;
+            let lost = KEYBOARD.dropped() - dropped;
             crate::println!("# {decoded} keys decoded, {queued} scancodes queued, {lost} dropped by the kernel queue");
             // Every key that did not decode must be covered by a scancode the kernel reported
             // dropping (a lost release code costs no key, so only presses are counted).
@@ -298,17 +349,14 @@ mod tests {
     fn decodes_set1_presses_with_shift() {
         // h press/release, i press/release, shift+1 -> '!'.
         let bytes = [0x23, 0xa3, 0x17, 0x97, 0x2a, 0x02, 0x82, 0xaa];
-        let expected = [
-            Key::Char('h'),
-            Key::Char('i'),
-            Key::Raw(KeyCode::LShift),
-            Key::Char('!'),
-        ];
+        let expected = [Key::Char('h'), Key::Char('i'), Key::Char('!')];
         assert_eq!(keys(&bytes), expected);
         // Extended: right arrow (e0 4d).
+        assert_eq!(keys(&[0xe0, 0x4d, 0xe0, 0xcd]), vec![Key::Right]);
+        // Ctrl-C (ctrl 1d, c 2e): the shell's interrupt key; Enter, Backspace.
         assert_eq!(
-            keys(&[0xe0, 0x4d, 0xe0, 0xcd]),
-            vec![Key::Raw(KeyCode::ArrowRight)]
+            keys(&[0x1d, 0x2e, 0xae, 0x9d, 0x1c, 0x9c, 0x0e, 0x8e]),
+            vec![Key::INTERRUPT, Key::Enter, Key::Backspace]
         );
     }
 

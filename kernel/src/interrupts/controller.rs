@@ -85,12 +85,41 @@ static SPURIOUS: AtomicU64 = AtomicU64::new(0);
 static TICK_CYCLES: AtomicU64 = AtomicU64::new(0);
 #[cfg(feature = "ktest")]
 static TICKS_TIMED: AtomicU64 = AtomicU64::new(0);
+#[cfg(feature = "ktest")]
+static TICK_WORK: AtomicU64 = AtomicU64::new(0);
+
+/// Average cycles of the tick's work alone (the handler without its end of interrupt).
+#[cfg(feature = "ktest")]
+pub fn average_tick_work_cycles() -> Option<u64> {
+    let n = TICKS_TIMED.load(Ordering::Relaxed);
+    (n > 0).then(|| TICK_WORK.load(Ordering::Relaxed) / n)
+}
 
 /// Average cycles a timer tick spends in its handler (tick work and EOI, not the entry stub).
 #[cfg(feature = "ktest")]
 pub fn average_tick_handler_cycles() -> Option<u64> {
     let n = TICKS_TIMED.load(Ordering::Relaxed);
     (n > 0).then(|| TICK_CYCLES.load(Ordering::Relaxed) / n)
+}
+
+/// Median cycles of one end-of-interrupt write on the path in use (nothing in service: the
+/// write is ignored), the floor under the timer tick's cost. Test kernels only.
+#[cfg(feature = "ktest")]
+pub fn bench_eoi_cycles() -> Option<u64> {
+    let state = state()?;
+    let mut samples = [0u64; 63];
+    for s in samples.iter_mut() {
+        let was = cpu::disable_interrupts_save();
+        let start = cpu::rdtsc();
+        match (&state.lapic, state.mode) {
+            (Some(lapic), Mode::Apic { .. }) => lapic.eoi(),
+            _ => pic::eoi_master_only(),
+        }
+        *s = cpu::rdtsc().wrapping_sub(start);
+        cpu::restore_interrupts(was);
+    }
+    samples.sort_unstable();
+    Some(samples[samples.len() / 2])
 }
 
 /// One timer tick: the clock's work, then the end of interrupt.
@@ -105,8 +134,11 @@ fn tick(eoi: impl FnOnce()) {
 fn tick(eoi: impl FnOnce()) {
     let start = cpu::rdtsc();
     crate::time::on_tick();
+    let mid = cpu::rdtsc();
     eoi();
-    TICK_CYCLES.fetch_add(cpu::rdtsc().wrapping_sub(start), Ordering::Relaxed);
+    let end = cpu::rdtsc();
+    TICK_CYCLES.fetch_add(end.wrapping_sub(start), Ordering::Relaxed);
+    TICK_WORK.fetch_add(mid.wrapping_sub(start), Ordering::Relaxed);
     TICKS_TIMED.fetch_add(1, Ordering::Relaxed);
 }
 

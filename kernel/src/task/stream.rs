@@ -58,6 +58,22 @@ impl<const N: usize> ByteSource<N> {
         self.queue.dropped()
     }
 
+    /// Bytes queued so far (dropped ones not counted).
+    pub fn pushed(&self) -> u64 {
+        self.queue.pushed()
+    }
+
+    /// Whether no byte is waiting.
+    pub fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+
+    /// The next byte if one is waiting, without registering a waker (for polling readers
+    /// and for draining).
+    pub fn try_pop(&self) -> Option<u8> {
+        self.queue.pop()
+    }
+
     /// The reader's stream (one reader at a time: the source has one waker slot).
     pub fn stream(&self) -> ByteStream<'_, N> {
         ByteStream { source: self }

@@ -140,6 +140,11 @@ pub struct Timers {
     inner: IrqMutex<Inner>,
     /// The latest time given to [`Timers::tick`].
     now: AtomicU64,
+    /// No deadline in the heap is earlier than this (`u64::MAX`: empty); lets a tick with
+    /// nothing due return without taking the lock. Lowered at registration, recomputed by the
+    /// ticks that fire; may be lower than the true earliest deadline (a cancelled timer), which
+    /// costs one tick a look under the lock.
+    next_due: AtomicU64,
 }
 
 impl Timers {
@@ -155,6 +160,7 @@ impl Timers {
                 fired: 0,
             }),
             now: AtomicU64::new(0),
+            next_due: AtomicU64::new(u64::MAX),
         }
     }
 
@@ -197,14 +203,19 @@ impl Timers {
     /// deadline first. Returns how many fired. For the timer interrupt: allocates nothing and
     /// runs no waker under the lock.
     pub fn tick(&self, now: u64) -> usize {
+        // The common case, lock-free: advance the clock; nothing is due yet. (SeqCst pairs
+        // with the registration's: a timer registered concurrently on another CPU is seen
+        // either here or by the next tick.)
+        let now = self.now.fetch_max(now, Ordering::SeqCst).max(now);
+        if now < self.next_due.load(Ordering::SeqCst) {
+            return 0;
+        }
         let mut total = 0;
         loop {
             let mut batch: [Option<Waker>; TICK_BATCH] = [const { None }; TICK_BATCH];
             let mut n = 0;
             {
                 let mut inner = self.inner.lock();
-                let now = now.max(self.now.load(Ordering::Relaxed));
-                self.now.store(now, Ordering::Release);
                 while n < TICK_BATCH {
                     let Some(Reverse(top)) = inner.heap.peek().copied() else {
                         break;
@@ -220,6 +231,8 @@ impl Timers {
                         n += 1;
                     }
                 }
+                let next = inner.heap.peek().map_or(u64::MAX, |Reverse(e)| e.deadline);
+                self.next_due.store(next, Ordering::SeqCst);
             }
             for waker in batch.iter_mut().take(n) {
                 if let Some(w) = waker.take() {
@@ -339,7 +352,12 @@ impl Future for Sleep<'_> {
                     }
                 }
             }
-            _ => this.slot = Some(inner.register(this.deadline, cx.waker().clone())),
+            _ => {
+                this.slot = Some(inner.register(this.deadline, cx.waker().clone()));
+                this.timers
+                    .next_due
+                    .fetch_min(this.deadline, Ordering::SeqCst);
+            }
         }
         Poll::Pending
     }

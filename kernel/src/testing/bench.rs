@@ -70,12 +70,35 @@ fn extra() -> heapless::Vec<(&'static str, u64, &'static str), 24> {
     // Let a few hundred ticks happen, then: handler time per tick, and the whole per-tick
     // overhead as that plus one interrupt entry/exit round trip.
     crate::time::busy_wait_nanos(300_000_000);
+    // The tick's own work (advancing the timers to now, none due), without entry or EOI.
+    let work = measure(33, || {
+        for _ in 0..100 {
+            crate::time::TIMERS.tick(crate::time::uptime_nanos());
+        }
+    }) / 100;
+    let _ = out.push(("timer_tick_work", work, "cycles"));
+    let uptime = measure(33, || {
+        for _ in 0..100 {
+            core::hint::black_box(crate::time::uptime_nanos());
+        }
+    }) / 100;
+    let _ = out.push(("uptime_read", uptime, "cycles"));
+    if let Some(eoi) = crate::interrupts::bench_eoi_cycles() {
+        let _ = out.push(("end_of_interrupt_write", eoi, "cycles"));
+    }
     if let Some(handler) = crate::interrupts::average_tick_handler_cycles() {
         let _ = out.push(("timer_tick_handler", handler, "cycles"));
+        if let Some(work) = crate::interrupts::average_tick_work_cycles() {
+            let _ = out.push(("timer_tick_handler_work", work, "cycles"));
+        }
         let _ = out.push(("timer_irq_overhead_per_tick", handler + roundtrip, "cycles"));
     }
     if let Some(cycles) = crate::drivers::keyboard::bench_irq_latency(33) {
         let _ = out.push(("keyboard_irq_to_handler_exit", cycles, "cycles"));
+    }
+    if let Some((median, p99)) = crate::runtime::bench_key_to_task(200) {
+        let _ = out.push(("keyboard_irq_to_task_poll_median", median, "cycles"));
+        let _ = out.push(("keyboard_irq_to_task_poll_p99", p99, "cycles"));
     }
     for (name, value, unit) in memory() {
         let _ = out.push((name, value, unit));

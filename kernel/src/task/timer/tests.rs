@@ -227,3 +227,39 @@ mod prop {
         }
     }
 }
+
+#[test]
+fn the_lock_free_path_skips_nothing_due_and_misses_no_later_registration() {
+    let t = Timers::new();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    // Ticks with nothing pending: the clock advances all the same.
+    for now in 1..=50 {
+        assert_eq!(t.tick(now), 0);
+    }
+    assert_eq!(t.now(), 50);
+    let mut late = t.sleep(5);
+    assert_eq!(late.deadline(), 55);
+    assert!(poll_with(&mut late, &recorder(1, &log)).is_pending());
+    // An earlier registration lowers the bound below the pending one.
+    let mut early = t.sleep_until(52);
+    assert!(poll_with(&mut early, &recorder(2, &log)).is_pending());
+    assert_eq!(t.tick(51), 0);
+    assert_eq!(t.tick(52), 1);
+    assert_eq!(*log.lock().unwrap(), [2]);
+    // The bound moved up to the next deadline: 53 and 54 fire nothing, 55 fires the other.
+    assert_eq!(t.tick(54), 0);
+    assert_eq!(t.tick(55), 1);
+    assert_eq!(*log.lock().unwrap(), [2, 1]);
+    // A cancelled early timer leaves a stale bound: the tick looks, fires nothing, and the
+    // timer behind it still fires on time.
+    let mut cancelled = t.sleep_until(60);
+    assert!(poll_with(&mut cancelled, &recorder(3, &log)).is_pending());
+    let mut kept = t.sleep_until(70);
+    assert!(poll_with(&mut kept, &recorder(4, &log)).is_pending());
+    drop(cancelled);
+    assert_eq!(t.tick(65), 0);
+    assert_eq!(t.tick(69), 0);
+    assert_eq!(t.tick(70), 1);
+    assert_eq!(*log.lock().unwrap(), [2, 1, 4]);
+    assert_eq!(t.pending(), 0);
+}
