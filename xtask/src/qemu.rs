@@ -769,4 +769,77 @@ mod tests {
         assert_eq!(out.log.len(), 200_000);
         assert_eq!(out.stderr, "done\n");
     }
+
+    #[test]
+    fn send_reaches_the_child_and_offsets_split_the_log() {
+        // `cat` stands in for QEMU with `-serial stdio`: what is sent comes back on stdout.
+        let mut running = Running::spawn(Command::new("cat"), None).expect("spawn cat");
+        running
+            .send(b"first\n", Duration::from_secs(10))
+            .expect("send");
+        assert!(running.wait_for("first\n", Duration::from_secs(10)));
+        let offset = running.log_len();
+        assert_eq!(offset, 6);
+        assert_eq!(running.log_since(offset), (Vec::new(), true));
+        running
+            .send(b"second", Duration::from_secs(10))
+            .expect("send");
+        assert!(running.wait_for("second", Duration::from_secs(10)));
+        assert_eq!(running.log_since(offset), (b"second".to_vec(), true));
+        assert_eq!(running.log_since(offset + 3), (b"ond".to_vec(), false));
+        // Past the end: empty, not a panic.
+        assert_eq!(running.log_since(1000).0, Vec::<u8>::new());
+        // More than a pipe buffer goes through while the reader keeps up.
+        let big = vec![b'x'; 200_000];
+        running
+            .send(&big, Duration::from_secs(30))
+            .expect("big send");
+        assert!(running.exit_status().is_none());
+        let out = running.kill();
+        assert!(out.log.starts_with("first\nsecond"));
+    }
+
+    #[test]
+    fn send_to_an_exited_child_fails() {
+        let mut running = Running::spawn(Command::new("true"), None).expect("spawn true");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while running.exit_status().is_none() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(running.exit_status(), Some(Some(0)));
+        let err = running
+            .send(&[0u8; 100_000], Duration::from_secs(10))
+            .expect_err("broken pipe");
+        assert!(err.to_string().contains("serial input"), "{err}");
+    }
+
+    #[test]
+    fn reboot_flag_controls_no_reboot() {
+        let dir = std::env::temp_dir().join(format!("xtask-vm-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let (code, vars) = (dir.join("code.fd"), dir.join("vars.fd"));
+        std::fs::write(&code, b"c").expect("code");
+        std::fs::write(&vars, b"v").expect("vars");
+        let mut vm = Vm::headless(
+            Knobs::for_tests(),
+            Ovmf { code, vars },
+            &dir,
+            (dir.join("esp.img"), ImageKind::Disk),
+        );
+        let args = |vm: &Vm| -> Vec<String> {
+            vm.command()
+                .expect("command")
+                .get_args()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect()
+        };
+        let a = args(&vm);
+        assert!(a.iter().any(|x| x == "-no-reboot"), "{a:?}");
+        assert!(a.windows(2).any(|w| w == ["-serial", "stdio"]), "{a:?}");
+        vm.allow_reboot = true;
+        let a = args(&vm);
+        assert!(!a.iter().any(|x| x == "-no-reboot"), "{a:?}");
+        assert!(a.iter().any(|x| x.starts_with("isa-debug-exit")), "{a:?}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -9,6 +9,7 @@
 //! | `random LEN SEED` | LEN seeded xorshift bytes ([`random_bytes`]), 256-byte chunks 5 ms apart |
 //! | `keys KEYS` | type on the keyboard: QEMU key names (qcodes), `a-b` together, `x*N` N times |
 //! | `pause MS` | wait MS milliseconds |
+//! | `quiet MS` | wait until the serial output has not grown for MS milliseconds (input taken) |
 //! | `line TEXT` | a complete output line equal to TEXT (trailing blanks ignored) |
 //! | `word WORD` | a complete output line whose first word is WORD |
 //! | `contains TEXT` | TEXT anywhere in the output |
@@ -76,6 +77,9 @@ pub enum Step {
     Keys(Vec<Vec<String>>),
     /// Wait.
     Pause(Duration),
+    /// Wait until the serial log has not grown for this long: the guest has worked through
+    /// its input backlog (every byte the shell takes is echoed or answered).
+    Quiet(Duration),
     /// Wait until the output shows this.
     Expect(Expect),
     /// Wait until QEMU exits with this status.
@@ -204,6 +208,7 @@ pub fn parse(text: &str) -> Result<Script, ScriptError> {
             }
             "keys" => Step::Keys(crate::test::parse_key_request(need("keys")?)),
             "pause" => Step::Pause(Duration::from_millis(number(need("pause")?).map_err(err)?)),
+            "quiet" => Step::Quiet(Duration::from_millis(number(need("quiet")?).map_err(err)?)),
             "line" => Step::Expect(Expect::Line(text_arg("line")?)),
             "word" => Step::Expect(Expect::Word(need("word")?.trim().to_string())),
             "contains" => Step::Expect(Expect::Contains(text_arg("contains")?)),
@@ -272,8 +277,9 @@ impl Output {
         // `split` always yields a last piece: the unterminated line, or "" after a newline.
         let last = pieces.pop().unwrap_or_default();
         let continues = !at_line_start;
-        let partial =
-            (!last.is_empty() && !(continues && pieces.is_empty())).then(|| last.to_string());
+        // The unterminated line, unless it is the continuation of the line before the offset.
+        let continuation = continues && pieces.is_empty();
+        let partial = (!last.is_empty() && !continuation).then(|| last.to_string());
         let skip = usize::from(continues && !pieces.is_empty());
         let lines = pieces[skip..].iter().map(|l| l.to_string()).collect();
         Self {
@@ -435,6 +441,27 @@ pub fn run(script: &Script, running: &mut Running) -> Result<(), Failure> {
                 }
             }
             Step::Pause(d) => std::thread::sleep(*d),
+            Step::Quiet(quiet) => {
+                let deadline = Instant::now() + timeout;
+                let (mut len, mut since) = (running.log_len(), Instant::now());
+                while since.elapsed() < *quiet {
+                    if Instant::now() >= deadline {
+                        return Err(fail(
+                            running,
+                            offset,
+                            format!(
+                                "the output was still growing after {:.0} s",
+                                timeout.as_secs_f64()
+                            ),
+                        ));
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                    let now = running.log_len();
+                    if now != len {
+                        (len, since) = (now, Instant::now());
+                    }
+                }
+            }
             Step::Expect(expect) => {
                 let deadline = Instant::now() + timeout;
                 loop {
@@ -572,7 +599,10 @@ pub fn sessions() -> Result<Vec<Session>, crate::error::Error> {
         (
             "shell-random-input",
             format!(
-                "{READY}random 65536 20261204\npause 200\n\
+                "{READY}random 65536 20261204\n\
+                 # Dropped bytes are expected (the kernel's queue is 256 bytes); wait until the\n\
+                 # shell has worked through the rest, or the next input would be dropped too.\n\
+                 quiet 1000\n\
                  # Ctrl-C abandons whatever line the noise left, CR gives a fresh prompt.\n\
                  send \\x03\\r\nsend echo alive\\r\nline alive\nprompt\n"
             ),
@@ -624,7 +654,7 @@ mod tests {
     fn scripts_parse() {
         let script = parse(
             "# a comment\n\nsend echo hi\\r\nline hi\n  word help\ncontains a b\nprompt\n\
-             random 64 7\nkeys e c*2 shift-a\npause 20\nfirst-record\ncount 2 Rust kernel\nexit 0\n",
+             random 64 7\nkeys e c*2 shift-a\npause 20\nquiet 300\nfirst-record\ncount 2 Rust kernel\nexit 0\n",
         )
         .expect("valid script");
         let steps: Vec<&Step> = script.steps.iter().map(|(_, _, s)| s).collect();
@@ -644,6 +674,7 @@ mod tests {
                     vec!["shift".into(), "a".into()]
                 ]),
                 &Step::Pause(Duration::from_millis(20)),
+                &Step::Quiet(Duration::from_millis(300)),
                 &Step::Expect(Expect::FirstRecord),
                 &Step::Expect(Expect::Count(2, "Rust kernel".into())),
                 &Step::Exit(0),

@@ -7,6 +7,8 @@
 //!    matrix (see `matrix`: the production kernel reaching `boot: ready` with every RAM size,
 //!    machine and CPU model, and reporting the memory it manages), and the loader's error
 //!    reports for bad input.
+//! 4. Shell sessions (`shell-*`, see `session`): the production kernel's shell driven over COM1
+//!    and the keyboard, each a scripted conversation in its own boot, in parallel with the rest.
 //!
 //! Every boot has a time limit; a timeout, a reset, a missing plan line or a wrong exit status
 //! fails it, and the serial log of every failing boot is printed. The last line is
