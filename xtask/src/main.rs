@@ -15,6 +15,7 @@ mod matrix;
 mod qemu;
 mod run;
 mod screen;
+mod session;
 mod test;
 
 use std::process::ExitCode;

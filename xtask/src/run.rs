@@ -49,6 +49,7 @@ fn interactive(
         qmp: None,
         gdb: debug,
         test_devices: true,
+        allow_reboot: false,
         interactive: true,
     };
     let mut cmd = vm.command()?;
