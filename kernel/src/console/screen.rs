@@ -331,6 +331,21 @@ pub fn panic_write(stopped: &mut Stopped, bytes: &[u8]) {
     }
 }
 
+/// Pins the title bar: only rows 2-25 scroll, and the cursor goes to row 2 (screen only: a
+/// serial terminal keeps its own scrolling).
+pub fn pin_title() {
+    write(b"\x1b[2;25r\x1b[2;1H");
+}
+
+/// After the screen was cleared: the title bar again on row 1 (the uptime reappears with the
+/// next second), the scrolling region pinned below it and the cursor at the start of row 2.
+/// Screen only.
+pub fn restore_title() {
+    write(b"\x1b[r\x1b[1;1H");
+    write(banner().as_bytes());
+    pin_title();
+}
+
 /// The first screen line: a title bar with the 16-colour palette at its right end (the
 /// screendump test finds the colours there).
 pub fn banner() -> heapless::String<512> {
