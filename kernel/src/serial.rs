@@ -47,8 +47,9 @@ fn write_locked(state: &mut State, bytes: &[u8]) {
             // In loopback mode each byte comes straight back; collect it before the next one
             // so the 16-byte receive FIFO never overflows.
             for chunk in bytes.chunks(1) {
+                let after_cr = port.last_sent() == b'\r';
                 port.write_bytes(chunk);
-                let mut expected = if chunk == b"\n" { 2 } else { 1 };
+                let mut expected = if chunk == b"\n" && !after_cr { 2 } else { 1 };
                 let mut spins = 0u32;
                 while expected > 0 && spins < 1_000_000 {
                     match port.try_read_byte() {
@@ -191,7 +192,7 @@ pub fn capture_loopback(f: impl FnOnce()) -> Option<Vec<u8, CAPTURE_CAPACITY>> {
 #[cfg(feature = "ktest")]
 mod ktests {
 
-    use crate::{kassert, ktest};
+    use crate::{kassert, kassert_eq, ktest};
 
     ktest! {
         fn log_path_round_trips_through_uart_loopback() -> TestResult {
@@ -204,6 +205,23 @@ mod ktests {
             kassert!(text.contains("WARN"), "captured {text:?} lacks the level");
             kassert!(text.contains("loopback marker 42\r\n"), "captured {text:?} lacks the message");
             kassert!(text.contains("\x1b["), "captured {text:?} lacks the level colour");
+            Ok(())
+        }
+    }
+
+    ktest! {
+        fn crlf_is_sent_once_and_a_lone_lf_becomes_crlf() -> TestResult {
+            // The shell writes CR LF itself, the log LF only; split writes as the editor does.
+            let captured = super::capture_loopback(|| {
+                super::write_bytes(b"a\r\nb\n");
+                super::write_bytes(b"c\r");
+                super::write_bytes(b"\nd");
+            });
+            let Some(bytes) = captured else {
+                kassert!(false, "no UART at COM1");
+                return Ok(());
+            };
+            kassert_eq!(bytes.as_slice(), b"a\r\nb\r\nc\r\nd");
             Ok(())
         }
     }

@@ -1,8 +1,9 @@
 //! COM1 (I/O port 0x3F8) through the `uart_16550` crate: 115200 baud, 8N1, FIFO on.
 //!
-//! The port is the kernel's first console and its test channel. Output converts `\n` to `\r\n`
-//! so raw terminals (QEMU's `-serial stdio`) show proper lines. Loopback mode routes transmitted
-//! bytes back into the receiver, which lets a test check the exact bytes the log path produces.
+//! The port is the kernel's first console and its test channel. Output converts a lone `\n` to
+//! `\r\n` so raw terminals (QEMU's `-serial stdio`) show proper lines (a `\r\n` stays as it
+//! is). Loopback mode routes transmitted bytes back into the receiver, which lets a test check
+//! the exact bytes the log path produces.
 
 use core::sync::atomic::{AtomicBool, Ordering};
 
@@ -26,6 +27,8 @@ const LSR_THR_EMPTY: u8 = 1 << 5;
 #[derive(Debug)]
 pub struct SerialPort {
     uart: Uart16550<PioBackend>,
+    /// The last byte sent, so a `\r\n` split across two writes is not sent as `\r\r\n`.
+    last: u8,
 }
 
 impl SerialPort {
@@ -45,7 +48,7 @@ impl SerialPort {
             baud_rate: BaudRate::Baud115200,
             ..Config::DEFAULT
         })?;
-        Ok(Self { uart })
+        Ok(Self { uart, last: 0 })
     }
 
     /// The UART at COM1, initialised as [`init`](Self::init) does; `None` after the first call
@@ -64,17 +67,28 @@ impl SerialPort {
         Some(port)
     }
 
-    /// Sends `bytes`, translating `\n` into `\r\n`; blocks until the FIFO has taken them.
+    /// Sends `bytes`, translating a `\n` not already preceded by `\r` into `\r\n`; blocks until
+    /// the FIFO has taken them.
     pub fn write_bytes(&mut self, bytes: &[u8]) {
         for chunk in bytes.split_inclusive(|&b| b == b'\n') {
             match chunk.split_last() {
                 Some((b'\n', head)) => {
                     self.uart.send_bytes_exact(head);
-                    self.uart.send_bytes_exact(b"\r\n");
+                    let before = head.last().copied().unwrap_or(self.last);
+                    let end: &[u8] = if before == b'\r' { b"\n" } else { b"\r\n" };
+                    self.uart.send_bytes_exact(end);
                 }
                 _ => self.uart.send_bytes_exact(chunk),
             }
+            if let Some(&b) = chunk.last() {
+                self.last = b;
+            }
         }
+    }
+
+    /// The last byte [`SerialPort::write_bytes`] was given (0 before any).
+    pub fn last_sent(&self) -> u8 {
+        self.last
     }
 
     /// Returns a received byte if one is waiting.
