@@ -219,6 +219,7 @@ impl Fake {
         }
         regions.push(region(efi_type::CONVENTIONAL, at, RAM_END));
         FinalMap {
+            typed: Vec::new(),
             raw: RawMemoryMap {
                 phys: HANDOFF_CODE.0 + 0x4000,
                 size: regions.len() as u64 * 48,
