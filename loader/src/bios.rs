@@ -211,8 +211,8 @@ pub fn find_smbios(mem: &impl PhysRead) -> (Option<u64>, Option<u64>) {
 ///
 /// Free memory is the USABLE part of the map as [`memmap::build_with`] resolves it (so a
 /// hostile map cannot make reserved memory free), within [`ALLOC_FLOOR`]..[`ALLOC_CEILING`],
-/// minus the `avoid` ranges rounded out to pages. Allocations go lowest first; nothing is
-/// ever freed. [`PageAllocator::used`] lists what was handed out, for the memory map.
+/// minus the `avoid` ranges rounded out to pages. Allocations go top-down; nothing is ever
+/// freed. [`PageAllocator::used`] lists what was handed out, for the memory map.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PageAllocator {
     free: Vec<(u64, u64)>,
@@ -265,25 +265,25 @@ impl PageAllocator {
     }
 
     /// `bytes` (rounded up to pages, at least one) aligned to `align` (a power of two; less
-    /// than a page means a page); `None` when no free range holds them.
+    /// than a page means a page), from the top of the highest free range that holds them (as
+    /// UEFI firmware allocates: the loader's memory stays out of the kernel's way at the
+    /// bottom); `None` when no free range holds them.
     pub fn allocate(&mut self, bytes: u64, align: u64) -> Option<u64> {
         let align = align.max(PAGE);
         if !align.is_power_of_two() {
             return None;
         }
         let size = bytes.max(1).checked_next_multiple_of(PAGE)?;
-        for i in 0..self.free.len() {
+        for i in (0..self.free.len()).rev() {
             let (start, end) = *self.free.get(i)?;
-            let Some(base) = start.checked_next_multiple_of(align) else {
+            let Some(base) = end.checked_sub(size).map(|b| b & !(align - 1)) else {
                 continue;
             };
-            let Some(top) = base.checked_add(size) else {
-                continue;
-            };
-            if top > end {
+            if base < start {
                 continue;
             }
-            // Keep the alignment gap free; take [base, top).
+            let top = base + size;
+            // Keep the alignment gap above free; take [base, top).
             let mut replacement = Vec::with_capacity(2);
             if base > start {
                 replacement.push((start, base));
@@ -292,16 +292,23 @@ impl PageAllocator {
                 replacement.push((top, end));
             }
             self.free.splice(i..=i, replacement);
-            match self.used.last_mut() {
-                Some(last) if last.1 == base => last.1 = top,
-                _ => self.used.push((base, top)),
+            let at = self.used.partition_point(|r| r.0 < base);
+            self.used.insert(at, (base, top));
+            // Merge with neighbours.
+            if at + 1 < self.used.len() && self.used[at].1 == self.used[at + 1].0 {
+                self.used[at].1 = self.used[at + 1].1;
+                self.used.remove(at + 1);
+            }
+            if at > 0 && self.used[at - 1].1 == self.used[at].0 {
+                self.used[at - 1].1 = self.used[at].1;
+                self.used.remove(at);
             }
             return Some(base);
         }
         None
     }
 
-    /// The ranges handed out so far, in order, adjacent ones merged.
+    /// The ranges handed out so far, sorted, adjacent ones merged.
     pub fn used(&self) -> &[(u64, u64)] {
         &self.used
     }

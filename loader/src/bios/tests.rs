@@ -277,22 +277,28 @@ fn smbios_entry_points() {
 fn allocator_avoids_the_image_modules_and_info() {
     let map = limine_regions(&seabios_512m());
     let avoid = [
-        (0x10_0000, 0x11_1345), // the loader image
-        (0x11_3000, 0x31_0000), // a module
-        (0x9000, 0x9100),       // info below 1 MiB (below the floor anyway)
+        (0x10_0000, 0x11_1345),     // the loader image
+        (0x11_3000, 0x31_0000),     // a module
+        (0x1ffd_ff00, 0x1ffe_0000), // info at the top
+        (0x9000, 0x9100),           // info below 1 MiB (below the floor anyway)
     ];
     let mut a = PageAllocator::new(&map, &avoid);
-    assert_eq!(a.free()[0], (0x11_3000 - 0x1000, 0x11_3000));
+    assert_eq!(a.free()[0], (0x11_2000, 0x11_3000));
+    // Top-down: the highest usable page, below the info.
     let first = a.allocate(1, 1).unwrap();
-    assert_eq!(first, 0x11_2000);
-    // The next one does not fit in the hole before the module: it goes after it.
+    assert_eq!(first, 0x1ffd_e000);
     let second = a.allocate(0x2000, PAGE).unwrap();
-    assert_eq!(second, 0x31_0000);
-    // 2 MiB alignment leaves the gap free for later small allocations.
+    assert_eq!(second, 0x1ffd_c000);
+    // 2 MiB alignment leaves the gap above free for later small allocations.
     let big = a.allocate(0x30_0000, 0x20_0000).unwrap();
-    assert_eq!(big, 0x40_0000);
+    assert_eq!(big, 0x1fc0_0000);
     let small = a.allocate(0x1000, PAGE).unwrap();
-    assert_eq!(small, 0x31_2000);
+    assert_eq!(small, 0x1ffd_b000);
+    // The top allocations merged; everything within the usable map and away from `avoid`.
+    assert_eq!(
+        a.used(),
+        [(0x1fc0_0000, 0x1ff0_0000), (0x1ffd_b000, 0x1ffd_f000)]
+    );
     for &(s, e) in a.used() {
         for &(x, y) in &avoid {
             assert!(
@@ -302,7 +308,10 @@ fn allocator_avoids_the_image_modules_and_info() {
         }
         assert!(s >= ALLOC_FLOOR && e <= ALLOC_CEILING);
     }
-    assert_eq!(a.used()[0], (0x11_2000, 0x11_3000));
+    // The one-page hole between the image and the module is used once nothing else fits.
+    let mut b = PageAllocator::new(&map, &avoid);
+    let all = b.free().iter().map(|r| r.1 - r.0).max().unwrap();
+    assert!(b.allocate(all, PAGE).is_some());
     // Impossible requests.
     assert_eq!(a.allocate(1 << 40, PAGE), None);
     assert_eq!(a.allocate(0x1000, 3 * PAGE), None);
