@@ -67,9 +67,7 @@ pub fn reclaimable(ranges: &[(u64, u64)]) -> Vec<TypedRegion> {
         .filter(|(s, e)| e > s)
         .map(|&(s, e)| {
             let base = s & !(PAGE - 1);
-            let end = e
-                .checked_next_multiple_of(PAGE)
-                .unwrap_or(u64::MAX & !(PAGE - 1));
+            let end = e.checked_next_multiple_of(PAGE).unwrap_or(!(PAGE - 1));
             TypedRegion {
                 base,
                 length: end.saturating_sub(base),
