@@ -10,7 +10,8 @@ use core::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
 static TSC_AT_ENTRY: AtomicU64 = AtomicU64::new(0);
 static TSC_HZ: AtomicU64 = AtomicU64::new(0);
-/// [`nanos_scale`] of [`TSC_HZ`].
+/// [`nanos_scale`] of [`TSC_HZ`] (read and written only on the bare-metal target).
+#[cfg_attr(not(target_os = "none"), allow(dead_code))]
 static TSC_SCALE: AtomicU64 = AtomicU64::new(0);
 
 /// Timer interrupts since the timer started.

@@ -176,7 +176,7 @@ fn mb2(tags: &[(u32, Vec<u8>)]) -> Mem {
         le32(&mut v, *ty);
         le32(&mut v, 8 + body.len() as u32);
         v.extend_from_slice(body);
-        while v.len() % 8 != 0 {
+        while !v.len().is_multiple_of(8) {
             v.push(0);
         }
     }
