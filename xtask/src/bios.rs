@@ -376,6 +376,9 @@ pub fn run(
             if !clean.contains("firmware: BIOS") {
                 problems.push("the kernel does not report firmware BIOS".into());
             }
+            if !clean.contains("console: VgaText") {
+                problems.push("the kernel's console is not the VGA text buffer".into());
+            }
             if clean.contains("kernel panic") {
                 problems.push("the kernel panicked".into());
             }
