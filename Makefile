@@ -1,6 +1,7 @@
 # Front door. The logic lives in the host driver (xtask/); these targets only call it.
 #
 #   make run       build, boot in QEMU (window if there is a display, else on this terminal)
+#   make run-bios  the same under SeaBIOS through the bundled loader's Multiboot entry
 #   make test      every test layer; ends with "N passed, N failed"
 #   make iso       hybrid ISO image (build/kernel.iso) for QEMU or a USB stick
 #   make bench     benchmarks (criterion on the host + in-kernel figures)
@@ -27,7 +28,7 @@ TOOLCHAIN := $(shell sed -n 's/^channel *= *"\([^"]*\)".*/\1/p' rust-toolchain.t
 
 export MACHINE MEM SMP ACCEL CPU CMDLINE QEMUFLAGS LIMINE_DIR OVMF_CODE OVMF_VARS TESTS
 
-.PHONY: all toolchain deps build run debug test iso run-iso bench lint miri clean
+.PHONY: all toolchain deps build run run-bios debug test iso run-iso bench lint miri clean
 
 all: build
 
@@ -45,6 +46,9 @@ build: toolchain
 
 run: toolchain
 	@$(XTASK) run
+
+run-bios: toolchain
+	@$(XTASK) run-bios
 
 debug: toolchain
 	@$(XTASK) debug

@@ -76,6 +76,11 @@ impl Builtins<'static> {
         arch: "x86-64",
         fw_type: "UEFI",
     };
+    /// The built-ins of the bundled loader's BIOS (Multiboot) entry.
+    pub const BIOS_X86_64: Self = Self {
+        arch: "x86-64",
+        fw_type: "BIOS",
+    };
 }
 
 /// How long the menu waits before booting the default entry.

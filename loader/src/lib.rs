@@ -14,6 +14,8 @@
 //! - [`acpi`]: RSDP/XSDT/MADT walk to find the IOAPICs to mask at hand-off.
 //! - [`clock`]: firmware calendar time to UNIX time.
 //! - [`video`]: display mode choice and pixel layouts.
+//! - [`multiboot`]: Multiboot 1 and 2 boot information (the BIOS entry).
+//! - [`bios`]: the BIOS entry's decisions: E820 types, RSDP and SMBIOS scans, page allocator.
 
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
@@ -21,11 +23,13 @@
 extern crate alloc;
 
 pub mod acpi;
+pub mod bios;
 pub mod boot;
 pub mod clock;
 pub mod config;
 pub mod elf;
 pub mod memmap;
+pub mod multiboot;
 pub mod paging;
 pub mod protocol;
 pub mod video;

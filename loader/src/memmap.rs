@@ -126,6 +126,27 @@ impl UefiRegion {
     }
 }
 
+/// A firmware region already in Limine's types with byte-exact bounds: what a BIOS memory map
+/// (E820, through Multiboot) converts to (see [`crate::bios::limine_regions`]), and the ranges
+/// the BIOS entry itself allocated. [`build_with`] resolves them with the same rules as
+/// [`UefiRegion`]s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TypedRegion {
+    /// Physical start (any alignment).
+    pub base: u64,
+    /// Length in bytes (the end is cut at `u64::MAX`).
+    pub length: u64,
+    /// Limine type (`MEMMAP_*`); a value above 8 counts as RESERVED.
+    pub ty: u64,
+}
+
+impl TypedRegion {
+    /// Exclusive end, cut at `u64::MAX`.
+    pub const fn end(&self) -> u64 {
+        self.base.saturating_add(self.length)
+    }
+}
+
 /// A range the loader knows better than the firmware map; it replaces whatever the map says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Overlay {
@@ -381,18 +402,44 @@ pub fn build(
     overlays: &[Overlay],
     revision: u64,
 ) -> Result<Vec<LimineEntry>, MemmapError> {
+    build_with(regions, &[], overlays, revision)
+}
+
+/// As [`build`], with firmware regions from both a UEFI map (`regions`) and a byte-exact
+/// map already in Limine types (`typed`, the BIOS path); either may be empty. Both kinds are
+/// firmware regions: overlapping ones resolve by the precedence in the module docs.
+///
+/// # Errors
+///
+/// As for [`build`].
+pub fn build_with(
+    regions: &[UefiRegion],
+    typed: &[TypedRegion],
+    overlays: &[Overlay],
+    revision: u64,
+) -> Result<Vec<LimineEntry>, MemmapError> {
     let mut events = Vec::with_capacity(
         regions
             .len()
+            .saturating_add(typed.len())
             .saturating_add(overlays.len())
             .saturating_mul(2),
     );
-    for r in regions {
-        let end = r.end();
-        if end > r.phys_start {
-            let ty = limine_type(r.ty, revision);
+    let firmware_ranges = regions
+        .iter()
+        .map(|r| (r.phys_start, r.end(), limine_type(r.ty, revision)))
+        .chain(typed.iter().map(|t| {
+            let ty = if t.ty < TYPE_COUNT as u64 {
+                t.ty
+            } else {
+                MEMMAP_RESERVED
+            };
+            (t.base, t.end(), ty)
+        }));
+    for (start, end, ty) in firmware_ranges {
+        if end > start {
             events.push(Event {
-                pos: r.phys_start,
+                pos: start,
                 overlay: false,
                 ty,
                 start: true,

@@ -47,7 +47,7 @@ pub fn built_executable(json_lines: &str, bin: &str) -> Option<PathBuf> {
 
 /// Runs a `cargo build` of binary `bin` and returns the executable it built, wherever the
 /// target directory is (`CARGO_TARGET_DIR`, `build.target-dir`, or `target/`).
-fn build_bin(mut cmd: Command, bin: &str, what: &str) -> Result<PathBuf> {
+pub fn build_bin(mut cmd: Command, bin: &str, what: &str) -> Result<PathBuf> {
     // Diagnostics stay human-readable on stderr; stdout carries the JSON messages.
     cmd.arg("--message-format=json-render-diagnostics")
         .stderr(Stdio::inherit());

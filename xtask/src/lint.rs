@@ -1,8 +1,8 @@
 //! `make lint`: rustfmt and clippy over every configuration that ships or is tested.
 //!
 //! The host workspace (all targets: libs, bins, tests, benches), the production kernel and the
-//! test kernel (`--features ktest`) on `x86_64-unknown-none`, and the loader on
-//! `x86_64-unknown-uefi`, each with `-D warnings`. Every step runs even when an earlier one
+//! test kernel (`--features ktest`) on `x86_64-unknown-none`, the loader on
+//! `x86_64-unknown-uefi` and its BIOS entry on `x86_64-unknown-none`, each with `-D warnings`. Every step runs even when an earlier one
 //! fails, so one run lists every problem; the command fails if any step did.
 
 use std::process::Command;
@@ -59,8 +59,27 @@ const STEPS: &[(&str, &[&str])] = &[
             "clippy",
             "-p",
             "loader",
+            "--lib",
+            "--bin",
+            "loader",
             "--target",
             "x86_64-unknown-uefi",
+            "--",
+            "-D",
+            "warnings",
+        ],
+    ),
+    (
+        "clippy loader BIOS entry (x86_64-unknown-none)",
+        &[
+            "clippy",
+            "-p",
+            "loader",
+            "--lib",
+            "--bin",
+            "bios",
+            "--target",
+            "x86_64-unknown-none",
             "--",
             "-D",
             "warnings",

@@ -1,10 +1,11 @@
 //! Host-side driver behind the Makefile: `cargo xtask <command>`.
 //!
-//! Commands: `deps`, `build`, `run`, `debug`, `test`, `iso`, `bench`, `lint`. Knobs come from
-//! the environment (see `qemu.rs`): MACHINE, MEM, SMP, ACCEL, CPU, QEMUFLAGS, CMDLINE,
-//! LIMINE_DIR. Every failure is an [`error::Error`], printed once by `main`.
+//! Commands: `deps`, `build`, `run`, `run-bios`, `debug`, `test`, `iso`, `bench`, `lint`.
+//! Knobs come from the environment (see `qemu.rs`): MACHINE, MEM, SMP, ACCEL, CPU, QEMUFLAGS,
+//! CMDLINE, LIMINE_DIR. Every failure is an [`error::Error`], printed once by `main`.
 
 mod bench;
+mod bios;
 mod deps;
 mod error;
 mod images;
@@ -23,8 +24,7 @@ use std::process::ExitCode;
 use deps::Purpose;
 use error::Result;
 
-const USAGE: &str =
-    "usage: cargo xtask <deps|build|run|debug|run-iso|iso|test|bench|lint|screenshot [out.png]>";
+const USAGE: &str = "usage: cargo xtask <deps|build|run|run-bios|debug|run-iso|iso|test|bench|lint|screenshot [out.png]>";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -38,6 +38,7 @@ fn main() -> ExitCode {
         Some("bench") => bench::bench().map(|()| true),
         Some("lint") => lint::lint(),
         Some("run-iso") => run::run_iso().map(|()| true),
+        Some("run-bios") => bios::run_bios().map(|()| true),
         Some("screenshot") => {
             let out = args.get(1).map_or("docs/screenshot.png", String::as_str);
             run::screenshot(std::path::Path::new(out)).map(|()| true)
@@ -59,9 +60,11 @@ fn build() -> Result<()> {
     images::build_kernel(images::Kernel::Normal)?;
     images::build_kernel(images::Kernel::Test)?;
     let efi = images::efi_loader()?;
+    let bios = bios::bios_loader()?;
     println!(
-        "built build/kernel.elf, build/kernel-test.elf, {}",
-        efi.display()
+        "built build/kernel.elf, build/kernel-test.elf, {}, {}",
+        efi.display(),
+        bios.display()
     );
     Ok(())
 }

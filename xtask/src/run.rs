@@ -83,7 +83,10 @@ fn interactive(
 /// Picks the display for an interactive run and says why: a window only when there is a
 /// display to open it on *and* QEMU has a front end that can (otherwise QEMU would fall back
 /// to a VNC server nobody looks at).
-fn choose_display(have_display: bool, backend: Option<&'static str>) -> (Display, String) {
+pub(crate) fn choose_display(
+    have_display: bool,
+    backend: Option<&'static str>,
+) -> (Display, String) {
     match (have_display, backend) {
         (true, Some(backend)) => (
             Display::Window(backend),

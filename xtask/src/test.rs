@@ -800,6 +800,54 @@ fn run_boots(
     standalone
 }
 
+/// The BIOS entry's boots (`bios-`, see `crate::bios`): SeaBIOS starting `loader-bios.bin`
+/// through QEMU's `-kernel`, on as many workers as `run_boots` uses.
+fn run_bios_boots(selection: Option<&[String]>, shared: &Shared, tally: &mut Tally) -> Result<()> {
+    let mut boots = crate::bios::boots(&shared.test_kernel)?;
+    boots.retain(|b| selected(selection, &b.name));
+    if boots.is_empty() {
+        return Ok(());
+    }
+    let loader = crate::bios::bios_loader()?;
+    println!("BIOS entry boots (SeaBIOS, QEMU -kernel)");
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 4);
+    let queue = Mutex::new(boots.into_iter().collect::<VecDeque<_>>());
+    let tally_lock = Mutex::new(std::mem::take(tally));
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| {
+                while let Some(boot) = queue.lock().expect("queue").pop_front() {
+                    let kernel = match boot.kernel {
+                        Kernel::Normal => &shared.normal_kernel,
+                        Kernel::Test => &shared.test_kernel,
+                    };
+                    let (results, log) = crate::bios::run(&boot, &loader, kernel, BOOT_TIMEOUT);
+                    let tally = &mut *tally_lock.lock().expect("tally");
+                    println!("boot {}", boot.name);
+                    let mut any_failed = false;
+                    for (name, ok, why) in &results {
+                        if *ok {
+                            tally.pass(name);
+                        } else {
+                            any_failed = true;
+                            tally.fail(name, why, String::new());
+                        }
+                    }
+                    if any_failed {
+                        tally
+                            .failures
+                            .push((format!("serial log of boot {}", boot.name), log));
+                    }
+                }
+            });
+        }
+    });
+    *tally = tally_lock.into_inner().expect("tally");
+    Ok(())
+}
+
 /// The `TESTS` knob: comma-separated name fragments. When set, only the layers and boots whose
 /// name contains one of them run (`host` selects the host tests); unset runs everything.
 fn selection() -> Option<Vec<String>> {
@@ -870,6 +918,7 @@ pub fn test() -> Result<bool> {
     }
     second.retain(|spec| selected(selection, &spec.name));
     run_boots(second, &shared, &mut tally);
+    run_bios_boots(selection, &shared, &mut tally)?;
 
     for (name, details) in &tally.failures {
         if details.is_empty() {

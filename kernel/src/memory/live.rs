@@ -738,6 +738,16 @@ pub fn frame_is_free(addr: u64) -> bool {
         .is_some_and(|s| s.buddy.frame_is_free(addr))
 }
 
+/// Whether the frame allocator manages the frame at `addr` (free or handed out).
+pub fn frame_is_managed(addr: u64) -> bool {
+    STATE.lock().as_ref().is_some_and(|s| {
+        s.buddy
+            .ranges()
+            .iter()
+            .any(|&(start, end)| start <= addr && addr < end)
+    })
+}
+
 /// Frames holding the kernel's page tables (and those of other address spaces) now.
 pub fn table_frames() -> u64 {
     STATE.lock().as_ref().map_or(0, |s| s.table_frames)

@@ -97,7 +97,8 @@ impl<P: Pages> Prepared<P> {
         if let Some((base, len)) = self.framebuffer {
             overlays.push(Overlay::framebuffer(base, len));
         }
-        let entries = memmap::build(&map.regions, &overlays, rev).map_err(FinishError::Memmap)?;
+        let entries = memmap::build_with(&map.regions, &map.typed, &overlays, rev)
+            .map_err(FinishError::Memmap)?;
         memmap::validate(&entries, rev).map_err(FinishError::MemmapSelfCheck)?;
         if entries.len() > MEMMAP_CAPACITY {
             return Err(FinishError::MemmapTooLarge {
@@ -125,7 +126,7 @@ impl<P: Pages> Prepared<P> {
             })?;
             self.answers.push((req.response_offset(), hhdm(resp)));
         }
-        if let Some(req) = self.efi_memmap_request {
+        if let Some(req) = self.efi_memmap_request.filter(|_| map.raw.size > 0) {
             let resp = self.arena.put(&p::EfiMemmapResponse {
                 revision: 0,
                 memmap: hhdm(map.raw.phys),

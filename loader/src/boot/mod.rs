@@ -138,12 +138,45 @@ pub struct FirmwareTables {
     pub system_table: Option<u64>,
 }
 
+/// Which firmware the loader runs on: decides the Firmware Type response and `${FW_TYPE}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FirmwareKind {
+    /// 64-bit UEFI (the `BOOTX64.EFI` loader).
+    #[default]
+    Uefi64,
+    /// PC BIOS (the Multiboot entry, `loader-bios.bin`).
+    Bios,
+}
+
+impl FirmwareKind {
+    /// The Firmware Type response's value (PROTOCOL.md, "Firmware Type Feature").
+    pub const fn response_value(self) -> u64 {
+        match self {
+            Self::Uefi64 => protocol::FIRMWARE_TYPE_UEFI64,
+            Self::Bios => protocol::FIRMWARE_TYPE_X86_BIOS,
+        }
+    }
+
+    /// The configuration's built-in macros on this firmware.
+    pub const fn builtins(self) -> Builtins<'static> {
+        match self {
+            Self::Uefi64 => Builtins::UEFI_X86_64,
+            Self::Bios => Builtins::BIOS_X86_64,
+        }
+    }
+}
+
 /// The services the boot sequence needs from the firmware while boot services run.
 ///
 /// [`PhysRead`] reads physical memory (identity-mapped by the firmware), for the ACPI tables.
 pub trait Firmware: PhysRead {
     /// Allocated memory.
     type Pages: Pages;
+
+    /// Which firmware this is (UEFI unless the implementation says otherwise).
+    fn kind(&self) -> FirmwareKind {
+        FirmwareKind::Uefi64
+    }
 
     /// Shows one line to the person at the machine (the firmware console, mirrored to serial).
     fn say(&mut self, line: fmt::Arguments<'_>);
@@ -186,12 +219,16 @@ pub trait Firmware: PhysRead {
     fn handoff_code(&self) -> (u64, u64);
 }
 
-/// The firmware's final memory map, read after `ExitBootServices`.
+/// The firmware's final memory map, read after `ExitBootServices` (UEFI) or built from the
+/// Multiboot memory map and the loader's own allocations (BIOS).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FinalMap {
-    /// Every descriptor.
+    /// Every UEFI descriptor (empty on BIOS).
     pub regions: Vec<crate::memmap::UefiRegion>,
-    /// The raw map as the firmware wrote it, for the EFI memory map response.
+    /// Byte-exact regions already in Limine types (BIOS; empty on UEFI).
+    pub typed: Vec<crate::memmap::TypedRegion>,
+    /// The raw map as the firmware wrote it, for the EFI memory map response (size 0 on BIOS:
+    /// the request stays unanswered).
     pub raw: RawMemoryMap,
 }
 
@@ -414,7 +451,7 @@ fn read_config<F: Firmware>(fw: &mut F) -> Result<(&'static str, Config), LoadEr
             Ok(bytes) => {
                 let text = String::from_utf8(bytes).map_err(|_| LoadError::ConfigNotText(path))?;
                 let cfg =
-                    config::parse_with(&text, &Builtins::UEFI_X86_64).map_err(LoadError::Config)?;
+                    config::parse_with(&text, &fw.kind().builtins()).map_err(LoadError::Config)?;
                 return Ok((path, cfg));
             }
             Err(FileError::NotFound(_)) => {}

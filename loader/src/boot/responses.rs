@@ -156,7 +156,7 @@ pub(super) fn answer<F: Firmware>(
             }
             Feature::FirmwareType => Some(arena.put(&p::FirmwareTypeResponse {
                 revision: 0,
-                firmware_type: p::FIRMWARE_TYPE_UEFI64,
+                firmware_type: fw.kind().response_value(),
             })?),
             Feature::StackSize => {
                 stack_size = stack_size.max(field(req, request_field::STACK_SIZE)?);

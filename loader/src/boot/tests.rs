@@ -1074,3 +1074,41 @@ fn finish_error_messages() {
         assert!(e.to_string().starts_with(text), "{e}");
     }
 }
+
+// --- the BIOS entry ---------------------------------------------------------------------------
+
+#[test]
+fn bios_firmware_type_builtins_and_no_efi_memory_map() {
+    let kernel = Kernel::new(alloc::vec![
+        req(Feature::FirmwareType),
+        req(Feature::Memmap),
+        req(Feature::EfiMemmap),
+        req(Feature::ExecutableCmdline),
+    ]);
+    let mut fake = Fake::new()
+        .file(
+            "/boot/limine.conf",
+            "timeout: 0\n/Kernel\n    protocol: limine\n    kernel_path: boot():/boot/kernel\n    \
+             cmdline: fw=${FW_TYPE}\n",
+        )
+        .file("/boot/kernel", kernel.elf());
+    fake.kind = FirmwareKind::Bios;
+    let prepared = prepare(&mut fake).unwrap_or_else(|e| panic!("refused: {e}"));
+    let map = fake.bios_final_map();
+    let args = prepared.finish(&map).unwrap_or_else(|e| panic!("{e}"));
+    let b = Booted {
+        fake,
+        args,
+        revision: 6,
+        io_apics: Vec::new(),
+        reset_local_apic: true,
+        pat: None,
+    };
+    assert_eq!(b.u64(b.response(0) + 8), protocol::FIRMWARE_TYPE_X86_BIOS);
+    // The memory map is answered from the typed regions; the EFI memory map is not.
+    let memmap = b.response(1);
+    assert!(memmap > HHDM_OFFSET);
+    assert!(b.u64(memmap + 8) > 2, "entry count");
+    assert_eq!(b.response(2), 0, "EFI memory map answered on BIOS");
+    assert_eq!(b.cstr(b.u64(b.response(3) + 8)), "fw=BIOS");
+}

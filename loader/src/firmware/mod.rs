@@ -186,6 +186,7 @@ pub fn boot() -> Result<core::convert::Infallible, LoadError> {
     handoff::quiesce(&prepared.quiesce());
     let meta = final_map.meta();
     let map = FinalMap {
+        typed: Vec::new(),
         regions: final_map
             .entries()
             .map(|d| memmap::UefiRegion {

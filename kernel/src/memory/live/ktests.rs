@@ -222,7 +222,10 @@ ktest! {
         let map = &boot_info().memory_map;
         kassert!(region_containing(map, root, 4096, MemoryKind::BootloaderReclaimable).is_some(),
             "the loader's PML4 {root:#x} is not in bootloader-reclaimable memory");
-        kassert!(frame_is_free(root), "the loader's PML4 {root:#x} is not a free frame");
+        // Managed, not necessarily still free: the heap and the tests allocate after reclaim,
+        // and where the loader's memory lies decides whether they take this frame (the BIOS
+        // entry's reclaimable memory is one ~13 MiB block the 8 MiB heap often comes from).
+        kassert!(frame_is_managed(root), "the loader's PML4 {root:#x} was not given to the frame allocator");
         kassert!(report.reclaimed > 0, "nothing reclaimed: {report:?}");
         // Within 5% of usable + reclaimable (less only what lies below 1 MiB).
         kassert!(report.managed <= report.expected, "{report:?}");

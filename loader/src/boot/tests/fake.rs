@@ -12,8 +12,8 @@ use core::fmt;
 
 use crate::acpi::PhysRead;
 use crate::boot::{
-    CpuFeatures, Display, DisplayMode, FileError, FinalMap, Firmware, FirmwareTables, Memory,
-    PAGE_SIZE, Pages, RawMemoryMap,
+    CpuFeatures, Display, DisplayMode, FileError, FinalMap, Firmware, FirmwareKind, FirmwareTables,
+    Memory, PAGE_SIZE, Pages, RawMemoryMap,
 };
 use crate::clock::DateTime;
 use crate::memmap::{KERNEL_MEMORY_TYPE, UefiRegion, efi_type};
@@ -148,6 +148,8 @@ pub struct Fake {
     pub extent: Option<(usize, u64)>,
     /// Physical memory the ACPI walk reads: (address, bytes).
     pub acpi: Vec<(u64, Vec<u8>)>,
+    /// Which firmware it claims to be.
+    pub kind: FirmwareKind,
     /// Every line said.
     pub said: Vec<String>,
     /// Memory given back by dropped pages.
@@ -181,6 +183,7 @@ impl Fake {
             time: None,
             extent: None,
             acpi: Vec::new(),
+            kind: FirmwareKind::Uefi64,
             said: Vec::new(),
             ram: Rc::default(),
             allocations: Vec::new(),
@@ -219,6 +222,7 @@ impl Fake {
         }
         regions.push(region(efi_type::CONVENTIONAL, at, RAM_END));
         FinalMap {
+            typed: Vec::new(),
             raw: RawMemoryMap {
                 phys: HANDOFF_CODE.0 + 0x4000,
                 size: regions.len() as u64 * 48,
@@ -226,6 +230,25 @@ impl Fake {
                 desc_version: 1,
             },
             regions,
+        }
+    }
+
+    /// The same map as a BIOS entry hands it over: byte-exact regions in Limine types, no raw
+    /// UEFI map.
+    pub fn bios_final_map(&self) -> FinalMap {
+        let uefi = self.final_map();
+        FinalMap {
+            typed: uefi
+                .regions
+                .iter()
+                .map(|r| crate::memmap::TypedRegion {
+                    base: r.phys_start,
+                    length: r.pages * 4096,
+                    ty: crate::memmap::limine_type(r.ty, 6),
+                })
+                .collect(),
+            regions: Vec::new(),
+            raw: RawMemoryMap::default(),
         }
     }
 
@@ -253,6 +276,10 @@ impl PhysRead for Fake {
 
 impl Firmware for Fake {
     type Pages = FakePages;
+
+    fn kind(&self) -> FirmwareKind {
+        self.kind
+    }
 
     fn say(&mut self, line: fmt::Arguments<'_>) {
         self.said.push(line.to_string());
