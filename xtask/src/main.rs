@@ -7,6 +7,7 @@
 mod bench;
 mod deps;
 mod error;
+mod grub;
 mod images;
 mod iso;
 mod ktap;
