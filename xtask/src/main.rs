@@ -17,6 +17,7 @@ mod qemu;
 mod run;
 mod screen;
 mod test;
+mod textmode;
 
 use std::process::ExitCode;
 
