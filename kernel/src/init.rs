@@ -113,7 +113,7 @@ extern "sysv64" fn continue_boot() -> ! {
     crate::print!("{}", console::screen::banner());
     // Pin the title bar: only rows 2-25 scroll (screen only; a serial terminal keeps its own
     // scrolling).
-    console::screen::write(b"\x1b[2;25r\x1b[2;1H");
+    console::screen::pin_title();
     match console::screen::init(info) {
         Ok(console::screen::ScreenKind::Framebuffer(layout)) => info!(
             "console: 80x25 cells of {}x{} px x{} at ({}, {})",

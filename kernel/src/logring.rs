@@ -87,6 +87,18 @@ impl<const N: usize> LogRing<N> {
         self.truncated
     }
 
+    /// Sequence number of the oldest record held: records are numbered from 0 in push order,
+    /// so the newest one is `pushed() - 1`.
+    pub fn first_seq(&self) -> u64 {
+        self.pushed - self.records as u64
+    }
+
+    /// Record number `seq` ([`Self::first_seq`] onwards), if still held.
+    pub fn get(&self, seq: u64) -> Option<Record<'_>> {
+        let skip = usize::try_from(seq.checked_sub(self.first_seq())?).ok()?;
+        self.iter().nth(skip)
+    }
+
     /// Bytes in use (headers included).
     pub fn used(&self) -> usize {
         self.tail - self.head
@@ -350,6 +362,21 @@ mod tests {
         assert_eq!((r.truncated(), r.dropped()), (1, 1));
         r.push(b"");
         assert_eq!(r.iter().last().unwrap().len(), 0);
+    }
+
+    #[test]
+    fn records_are_numbered_in_push_order() {
+        let mut r = LogRing::<32>::new();
+        assert_eq!(r.first_seq(), 0);
+        assert!(r.get(0).is_none());
+        for i in 0..10 {
+            r.push_fmt(format_args!("line {i}"));
+        }
+        assert_eq!(r.first_seq(), 6);
+        assert!(r.get(5).is_none(), "dropped");
+        assert_eq!(r.get(6).unwrap().to_string(), "line 6");
+        assert_eq!(r.get(9).unwrap().to_string(), "line 9");
+        assert!(r.get(10).is_none());
     }
 
     proptest! {

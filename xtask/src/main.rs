@@ -16,6 +16,7 @@ mod matrix;
 mod qemu;
 mod run;
 mod screen;
+mod session;
 mod test;
 mod textmode;
 

@@ -8,7 +8,8 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -198,6 +199,10 @@ pub struct Vm {
     pub gdb: bool,
     /// Attach isa-debug-exit and stop instead of rebooting.
     pub test_devices: bool,
+    /// With `test_devices`: let a guest reset restart the machine instead of ending QEMU
+    /// (no `-no-reboot`), for boots that test `reboot`, or that must tell a power-off
+    /// (QEMU exits with status 0) from a reset (which would also exit with 0).
+    pub allow_reboot: bool,
     /// Serial on stdio multiplexed with the monitor (interactive `make run`).
     pub interactive: bool,
     /// Boot with SeaBIOS, QEMU's default firmware, instead of OVMF (no pflash drives).
@@ -226,6 +231,7 @@ impl Vm {
             qmp: Some(dir.join("qmp.sock")),
             gdb: false,
             test_devices: true,
+            allow_reboot: false,
             interactive: false,
             bios: false,
         }
@@ -252,7 +258,10 @@ impl Vm {
             "-machine", &k.machine, "-m", &k.mem, "-smp", &k.smp, "-accel", &k.accel, "-cpu",
             &k.cpu,
         ]);
-        cmd.args(["-nodefaults", "-vga", "std", "-no-reboot"]);
+        cmd.args(["-nodefaults", "-vga", "std"]);
+        if !self.allow_reboot {
+            cmd.arg("-no-reboot");
+        }
         if !self.bios {
             cmd.arg("-drive").arg(format!(
                 "if=pflash,format=raw,readonly=on,file={}",
@@ -299,10 +308,19 @@ impl Vm {
     }
 }
 
-/// A VM running under the harness: serial captured, killable, with an optional QMP connection.
+/// One write to QEMU's stdin (the serial input) and where to report its result.
+type InputJob = (Vec<u8>, mpsc::Sender<std::io::Result<()>>);
+
+/// A VM running under the harness: serial captured (and fed, see [`Running::send`]), killable,
+/// with an optional QMP connection.
 #[derive(Debug)]
 pub struct Running {
     child: Child,
+    /// QEMU's stdin until the first [`Running::send`] hands it to the writer thread.
+    stdin: Option<ChildStdin>,
+    /// The writer thread's queue: a write to the pipe blocks while QEMU does not read (the
+    /// UART takes bytes only as its FIFO has room), so it happens off the caller's thread.
+    input: Option<mpsc::Sender<InputJob>>,
     log: Arc<Mutex<Vec<u8>>>,
     stderr: Arc<Mutex<Vec<u8>>>,
     /// The threads copying QEMU's stdout and stderr; joined once QEMU has exited.
@@ -391,9 +409,10 @@ pub fn parse_qmp(line: &str) -> Result<QmpMessage> {
 }
 
 impl Running {
-    /// Spawns `cmd` with captured serial output.
+    /// Spawns `cmd` with captured serial output and a pipe to its stdin (COM1's input when the
+    /// serial is on stdio; nothing is written unless [`Running::send`] is called).
     pub fn spawn(mut cmd: Command, qmp: Option<PathBuf>) -> Result<Self> {
-        cmd.stdin(Stdio::null())
+        cmd.stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let mut child = cmd
@@ -408,8 +427,11 @@ impl Running {
                 Arc::clone(&stderr),
             ),
         ];
+        let stdin = child.stdin.take();
         Ok(Self {
             child,
+            stdin,
+            input: None,
             log,
             stderr,
             readers,
@@ -422,6 +444,61 @@ impl Running {
     /// Serial output so far.
     pub fn log(&self) -> String {
         String::from_utf8_lossy(&self.log.lock().expect("log lock")).into_owned()
+    }
+
+    /// Bytes of serial output so far: an offset for [`Running::log_since`].
+    pub fn log_len(&self) -> usize {
+        self.log.lock().expect("log lock").len()
+    }
+
+    /// The raw serial output from byte `offset` on, and whether `offset` is at the start of a
+    /// line (0, or just after a `\n`).
+    pub fn log_since(&self, offset: usize) -> (Vec<u8>, bool) {
+        let log = self.log.lock().expect("log lock");
+        let offset = offset.min(log.len());
+        let at_line_start = offset == 0 || log[offset - 1] == b'\n';
+        (log[offset..].to_vec(), at_line_start)
+    }
+
+    /// Writes `bytes` to COM1 (QEMU's stdin), waiting at most `timeout` for QEMU to take them
+    /// into the pipe. A timeout leaves the bytes queued: they still arrive if QEMU reads later.
+    pub fn send(&mut self, bytes: &[u8], timeout: Duration) -> Result<()> {
+        if self.input.is_none() {
+            let mut stdin = self.stdin.take().ok_or("QEMU's stdin is not a pipe")?;
+            let (tx, rx) = mpsc::channel::<InputJob>();
+            // Ends when the sender is dropped with `self`; a write to an exited QEMU fails
+            // with a broken pipe (Rust programs ignore SIGPIPE) instead of blocking.
+            std::thread::spawn(move || {
+                for (bytes, done) in rx {
+                    let _ = done.send(stdin.write_all(&bytes).and_then(|()| stdin.flush()));
+                }
+            });
+            self.input = Some(tx);
+        }
+        let (done_tx, done_rx) = mpsc::channel();
+        self.input
+            .as_ref()
+            .expect("writer started")
+            .send((bytes.to_vec(), done_tx))
+            .map_err(|_| "the serial writer thread has ended")?;
+        match done_rx.recv_timeout(timeout) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(Error::io("cannot write to QEMU's serial input", e)),
+            Err(mpsc::RecvTimeoutError::Timeout) => Err(format!(
+                "QEMU took no more serial input for {:.1} s ({} bytes pending)",
+                timeout.as_secs_f64(),
+                bytes.len()
+            )
+            .into()),
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                Err("the serial writer thread has ended".into())
+            }
+        }
+    }
+
+    /// QEMU's exit status if it has exited (`Some(None)`: ended by a signal).
+    pub fn exit_status(&mut self) -> Option<Option<i32>> {
+        self.child.try_wait().ok().flatten().map(exit_code)
     }
 
     /// Time since spawn.
@@ -561,6 +638,24 @@ impl Running {
     }
 }
 
+impl Running {
+    /// Presses one key combination on the guest's keyboard (QMP `send-key`; key names are
+    /// QEMU qcodes such as `a`, `spc`, `ret`, `shift`), then gives the guest 15 ms to take its
+    /// scancodes before the next combination arrives.
+    pub fn send_key(&mut self, combo: &[String]) -> Result<()> {
+        let keys: Vec<serde_json::Value> = combo
+            .iter()
+            .map(|k| serde_json::json!({ "type": "qcode", "data": k }))
+            .collect();
+        self.qmp(&serde_json::json!({
+            "execute": "send-key",
+            "arguments": { "keys": keys, "hold-time": 10 },
+        }))?;
+        std::thread::sleep(Duration::from_millis(15));
+        Ok(())
+    }
+}
+
 fn exit_code(status: ExitStatus) -> Option<i32> {
     status.code()
 }
@@ -680,5 +775,78 @@ mod tests {
         assert_eq!(out.status, Some(0));
         assert_eq!(out.log.len(), 200_000);
         assert_eq!(out.stderr, "done\n");
+    }
+
+    #[test]
+    fn send_reaches_the_child_and_offsets_split_the_log() {
+        // `cat` stands in for QEMU with `-serial stdio`: what is sent comes back on stdout.
+        let mut running = Running::spawn(Command::new("cat"), None).expect("spawn cat");
+        running
+            .send(b"first\n", Duration::from_secs(10))
+            .expect("send");
+        assert!(running.wait_for("first\n", Duration::from_secs(10)));
+        let offset = running.log_len();
+        assert_eq!(offset, 6);
+        assert_eq!(running.log_since(offset), (Vec::new(), true));
+        running
+            .send(b"second", Duration::from_secs(10))
+            .expect("send");
+        assert!(running.wait_for("second", Duration::from_secs(10)));
+        assert_eq!(running.log_since(offset), (b"second".to_vec(), true));
+        assert_eq!(running.log_since(offset + 3), (b"ond".to_vec(), false));
+        // Past the end: empty, not a panic.
+        assert_eq!(running.log_since(1000).0, Vec::<u8>::new());
+        // More than a pipe buffer goes through while the reader keeps up.
+        let big = vec![b'x'; 200_000];
+        running
+            .send(&big, Duration::from_secs(30))
+            .expect("big send");
+        assert!(running.exit_status().is_none());
+        let out = running.kill();
+        assert!(out.log.starts_with("first\nsecond"));
+    }
+
+    #[test]
+    fn send_to_an_exited_child_fails() {
+        let mut running = Running::spawn(Command::new("true"), None).expect("spawn true");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while running.exit_status().is_none() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(running.exit_status(), Some(Some(0)));
+        let err = running
+            .send(&[0u8; 100_000], Duration::from_secs(10))
+            .expect_err("broken pipe");
+        assert!(err.to_string().contains("serial input"), "{err}");
+    }
+
+    #[test]
+    fn reboot_flag_controls_no_reboot() {
+        let dir = std::env::temp_dir().join(format!("xtask-vm-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let (code, vars) = (dir.join("code.fd"), dir.join("vars.fd"));
+        std::fs::write(&code, b"c").expect("code");
+        std::fs::write(&vars, b"v").expect("vars");
+        let mut vm = Vm::headless(
+            Knobs::for_tests(),
+            Ovmf { code, vars },
+            &dir,
+            (dir.join("esp.img"), ImageKind::Disk),
+        );
+        let args = |vm: &Vm| -> Vec<String> {
+            vm.command()
+                .expect("command")
+                .get_args()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect()
+        };
+        let a = args(&vm);
+        assert!(a.iter().any(|x| x == "-no-reboot"), "{a:?}");
+        assert!(a.windows(2).any(|w| w == ["-serial", "stdio"]), "{a:?}");
+        vm.allow_reboot = true;
+        let a = args(&vm);
+        assert!(!a.iter().any(|x| x == "-no-reboot"), "{a:?}");
+        assert!(a.iter().any(|x| x.starts_with("isa-debug-exit")), "{a:?}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

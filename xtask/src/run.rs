@@ -94,6 +94,7 @@ fn interactive(
         qmp: None,
         gdb: debug,
         test_devices: true,
+        allow_reboot: false,
         interactive: true,
         bios,
     };
@@ -174,6 +175,19 @@ pub fn screenshot(out: &std::path::Path) -> Result<()> {
         )
         .into());
     }
+    // A short session at the prompt, typed on the serial line, so the picture shows the shell.
+    for line in ["mem", "tasks", "vm 0xffff800000000000", "date"] {
+        let before = running.log_len();
+        running.send(format!("{line}\r").as_bytes(), Duration::from_secs(5))?;
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        // The next prompt after the command's output.
+        while std::time::Instant::now() < deadline
+            && !String::from_utf8_lossy(&running.log_since(before).0).contains("\n> ")
+        {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    // Two frames of the presenter, so everything typed is drawn.
     std::thread::sleep(Duration::from_millis(500));
     let out = std::path::absolute(out)
         .map_err(|e| Error::io(format!("cannot resolve {}", out.display()), e))?;

@@ -7,6 +7,8 @@
 //!    matrix (see `matrix`: the production kernel reaching `boot: ready` with every RAM size,
 //!    machine and CPU model, and reporting the memory it manages), and the loader's error
 //!    reports for bad input.
+//! 4. Shell sessions (`shell-*`, see `session`): the production kernel's shell driven over COM1
+//!    and the keyboard, each a scripted conversation in its own boot, in parallel with the rest.
 //!
 //! Every boot has a time limit; a timeout, a reset, a missing plan line or a wrong exit status
 //! fails it, and the serial log of every failing boot is printed. The last line is
@@ -24,6 +26,7 @@ use crate::ktap;
 use crate::matrix;
 use crate::qemu::{self, Knobs, Outcome, Running, Vm};
 use crate::screen;
+use crate::session;
 
 /// Time limit of one boot.
 const BOOT_TIMEOUT: Duration = Duration::from_secs(90);
@@ -66,6 +69,9 @@ enum Check {
     /// After `boot: ready`, a screendump shows the boot banner's colours where the console's
     /// geometry (from the boot log) says they are.
     Screen,
+    /// A conversation with the shell (see `session`): every step of the script met, and no
+    /// kernel panic on serial.
+    Session(session::Session),
 }
 
 #[derive(Debug, Clone)]
@@ -196,6 +202,20 @@ fn first_wave(real_limine: bool, test_kernel: &Path) -> Result<Vec<BootSpec>> {
         iso: None,
         memory_line: false,
     }]);
+    // Shell sessions on the production kernel, over COM1 and the keyboard.
+    let shell_conf = images::project_conf(Some("log=info"), None)?;
+    for s in session::sessions()? {
+        boots.push(BootSpec {
+            name: s.name.into(),
+            kernel: Kernel::Normal,
+            conf: Some(shell_conf.clone()),
+            kernel_bytes: None,
+            knobs: base.clone(),
+            check: Check::Session(s),
+            iso: None,
+            memory_line: false,
+        });
+    }
     // The production kernel at every other point of the matrix (q35-512M-max is the default
     // machine: the plain "boots to ready" check).
     let ready_conf = images::project_conf(Some("log=debug"), None)?;
@@ -505,6 +525,9 @@ fn run_boot(spec: &BootSpec, shared: &Shared) -> BootResult {
     };
     let mut vm = Vm::headless(spec.knobs.clone(), shared.ovmf.clone(), &dir, medium);
     vm.bios = is_bios_iso(&spec.name);
+    if let Check::Session(s) = &spec.check {
+        vm.allow_reboot = s.allow_reboot;
+    }
     let running = match vm
         .command()
         .and_then(|cmd| Running::spawn(cmd, vm.qmp.clone()))
@@ -527,6 +550,21 @@ fn run_boot(spec: &BootSpec, shared: &Shared) -> BootResult {
         }
         Check::Ready | Check::ReadyWith(_) => wait_then_kill(running, &["boot: ready in"]),
         Check::LoaderError(expect) => wait_then_kill(running, expect),
+        Check::Session(s) => {
+            let mut running = running;
+            let verdict = session::run(&s.script, &mut running);
+            // Collects the status if QEMU has exited, else kills it.
+            let outcome = running.wait(Duration::ZERO);
+            let mut problems: Vec<String> =
+                verdict.err().map(|f| f.to_string()).into_iter().collect();
+            if ktap::strip_ansi(&outcome.log).contains("kernel panic") {
+                problems.push("the kernel panicked".into());
+            }
+            result
+                .results
+                .push((spec.name.clone(), problems.is_empty(), problems.join("; ")));
+            outcome
+        }
         Check::Screen => {
             let mut running = running;
             let shot = dir.join("screen.ppm");
@@ -588,16 +626,7 @@ fn type_requested_keys(running: &mut Running) -> Result<()> {
             .collect();
         for request in &requests[handled.min(requests.len())..] {
             for combo in parse_key_request(request) {
-                let keys: Vec<serde_json::Value> = combo
-                    .iter()
-                    .map(|k| serde_json::json!({ "type": "qcode", "data": k }))
-                    .collect();
-                running.qmp(&serde_json::json!({
-                    "execute": "send-key",
-                    "arguments": { "keys": keys, "hold-time": 10 },
-                }))?;
-                // Give the guest time to take each scancode before the next arrives.
-                std::thread::sleep(Duration::from_millis(15));
+                running.send_key(&combo)?;
             }
         }
         handled = requests.len();
@@ -753,6 +782,8 @@ fn judge(spec: &BootSpec, outcome: &Outcome, result: &mut BootResult) {
                 .results
                 .push((name.clone(), problems.is_empty(), problems.join("; ")));
         }
+        // Judged while it ran (see `run_boot`).
+        Check::Session(_) => {}
         Check::LoaderError(expect) => {
             let mut problems: Vec<String> = expect
                 .iter()

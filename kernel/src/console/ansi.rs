@@ -139,6 +139,19 @@ impl Parser {
         self.pen.attr()
     }
 
+    /// The attribute SGR 0 restores.
+    pub const fn default_attr(&self) -> ColorCode {
+        self.default
+    }
+
+    /// Makes `default` what SGR 0 (and 39, 49, `ESC c`) restore from now on, and the pen (and
+    /// the pen saved by `ESC 7`) as after SGR 0.
+    pub fn set_default(&mut self, default: ColorCode) {
+        self.default = default;
+        self.pen = Pen::from_attr(default);
+        self.saved_pen = Pen::from_attr(default);
+    }
+
     /// Back to plain text and the default attribute (the grid is not touched).
     pub fn reset(&mut self) {
         *self = Self::with_default(self.default);

@@ -1,37 +1,118 @@
 //! The console facade: byte stream in, pixels or VGA cells out.
 //!
-//! Key type: [`Console`], which owns the [`Grid`], the escape-sequence [`Parser`] and a
-//! [`Backend`], and after every write draws exactly what changed. It is pure and generic; the
+//! Key type: [`Console`], which owns the [`Grid`], the escape-sequence [`Parser`], the scrollback
+//! [`History`] and a [`Backend`], and draws exactly what changed. It is pure and generic; the
 //! kernel wraps one in a global behind an interrupt-disabling lock, mirrors output to serial and
-//! drives [`Console::tick`] from the timer.
+//! presents it from a task (see `console::screen`).
 //!
-//! Blinking: one phase flag, toggled by [`Console::tick`], serves both the cursor and cells with
-//! attribute bit 7 (on software backends). In the "on" phase (the state before the timer runs)
-//! the cursor underline shows and blinking cells show their foreground; in the "off" phase the
-//! cursor is hidden and blinking cells show their background colour in place of the foreground.
-//! A tick redraws only the blinking cells and the cursor cell. Bit 7 is never a background
-//! intensity bit. On VGA text mode the hardware blinks both by itself.
+//! Drawing goes in two steps. [`Console::snapshot`] copies what the screen should show (the
+//! view: the grid, or history rows while scrolled back) into a private frame together with the
+//! dirty marks, and clears the grid's marks; [`Console::paint_rows`] then draws pending rows of
+//! that frame, a few at a time. Output fed between the two steps goes to the grid only and is
+//! picked up by the next snapshot, so a caller can release its lock between rows (interrupts
+//! get in) without the screen ever showing half-updated rows. [`Console::present`] does both.
+//!
+//! Scrollback: every row that scrolls off the top of the scroll region is kept (the last
+//! [`SCROLLBACK_LINES`]); [`Console::scroll_back`] and friends move the view, which then shows a
+//! small indicator (in the row above the scroll region when there is one, a pinned title bar,
+//! else at the right end of the region's last row) and no cursor. Any output returns to the live
+//! view, except [`Console::feed_keep_view`] (status updates such as the uptime clock).
+//!
+//! Blinking: one phase flag, set by [`Console::set_blink`] / [`Console::tick`], serves both the
+//! cursor and cells with attribute bit 7 (on software backends). In the "on" phase (the state
+//! before the timer runs) the cursor underline shows and blinking cells show their foreground; in
+//! the "off" phase the cursor is hidden and blinking cells show their background colour in place
+//! of the foreground. A phase change redraws only the blinking cells and the cursor cell. Bit 7
+//! is never a background intensity bit. On VGA text mode the hardware blinks both by itself.
 
 use core::fmt;
 
 use super::ansi::Parser;
 use super::backend::{Backend, Display, RowStyle};
+use super::color::{Color, ColorCode};
 use super::font::Layout;
 use super::framebuffer::{Framebuffer, FramebufferError};
-use super::grid::Grid;
+use super::grid::{COLS, Cell, Grid, ROWS};
 use super::render::FramebufferBackend;
+use super::scrollback::{History, SCROLLBACK_LINES};
 use super::vga_text::{Crtc, TextBuffer, VgaTextBackend};
+
+/// Mask with one bit per column of a row.
+const ALL_COLS: u128 = (1u128 << COLS) - 1;
+
+/// Colours of the scrollback indicator: black on yellow.
+const INDICATOR: ColorCode = ColorCode::new(Color::Black, Color::Brown);
+
+/// Columns the indicator covers when it sits in the title bar (the uptime starts at 52).
+const INDICATOR_TITLE_COLS: usize = 50;
+
+/// What the screen should show, as copied by [`Console::snapshot`], and what of it is not drawn
+/// yet.
+#[derive(Debug, Clone)]
+struct Frame {
+    cells: [[Cell; COLS]; ROWS],
+    /// Per row, the columns not drawn yet.
+    dirty: [u128; ROWS],
+    /// One bit per row with a non-zero `dirty` mask.
+    pending: u32,
+    /// The cursor the backend gets once every pending row is drawn (`None`: hidden).
+    cursor: Option<(usize, usize)>,
+    /// Whether `cursor` still has to be handed to the backend.
+    cursor_pending: bool,
+}
+
+impl Frame {
+    const fn new() -> Frame {
+        Frame {
+            cells: [[Cell::blank(ColorCode::DEFAULT); COLS]; ROWS],
+            dirty: [0; ROWS],
+            pending: 0,
+            cursor: None,
+            cursor_pending: false,
+        }
+    }
+
+    fn mark(&mut self, row: usize, cols: u128) {
+        if let Some(d) = self.dirty.get_mut(row) {
+            let cols = cols & ALL_COLS;
+            if cols != 0 {
+                *d |= cols;
+                self.pending |= 1 << row;
+            }
+        }
+    }
+
+    fn mark_blinking(&mut self) {
+        for r in 0..ROWS {
+            let mut mask = 0u128;
+            for (c, cell) in self.cells[r].iter().enumerate() {
+                if cell.attr.blink() {
+                    mask |= 1u128 << c;
+                }
+            }
+            self.mark(r, mask);
+        }
+    }
+}
 
 /// A text console drawing on backend `B`. See the module docs.
 #[derive(Debug)]
 pub struct Console<B> {
     grid: Grid,
     parser: Parser,
+    history: History<SCROLLBACK_LINES>,
+    /// Rows the view is scrolled back (0: live).
+    offset: usize,
+    /// The view changed as a whole (scrolled, recoloured, repainted): redraw every row.
+    view_dirty: bool,
     backend: B,
-    /// Blink phase: true = cursor and blinking cells visible.
+    /// Blink phase wanted: true = cursor and blinking cells visible.
     blink_on: bool,
-    /// Where a software backend last drew the cursor.
+    /// Blink phase of the last snapshot (what the frame is drawn in).
+    drawn_blink: bool,
+    /// Where a software backend draws the cursor (as of the last snapshot).
     drawn_cursor: Option<(usize, usize)>,
+    frame: Frame,
 }
 
 impl<B> Console<B> {
@@ -41,15 +122,25 @@ impl<B> Console<B> {
         Console {
             grid: Grid::new(),
             parser: Parser::new(),
+            history: History::new(),
+            offset: 0,
+            view_dirty: false,
             backend,
             blink_on: true,
+            drawn_blink: true,
             drawn_cursor: None,
+            frame: Frame::new(),
         }
     }
 
-    /// The text grid (cells, cursor, attribute).
+    /// The text grid (cells, cursor, attribute): the live screen, whatever the view shows.
     pub const fn grid(&self) -> &Grid {
         &self.grid
+    }
+
+    /// The rows that scrolled off the top of the scroll region.
+    pub const fn history(&self) -> &History<SCROLLBACK_LINES> {
+        &self.history
     }
 
     /// The backend.
@@ -66,6 +157,133 @@ impl<B> Console<B> {
     pub const fn blink_phase(&self) -> bool {
         self.blink_on
     }
+
+    /// Sets the blink phase without drawing (the next snapshot redraws what it affects).
+    pub fn set_blink(&mut self, on: bool) {
+        self.blink_on = on;
+    }
+
+    /// Interprets `bytes` without drawing; [`Console::present`] draws the accumulated changes
+    /// (for callers that batch several pieces). Non-empty output returns the view to the live
+    /// screen.
+    pub fn feed(&mut self, bytes: &[u8]) {
+        if !bytes.is_empty() {
+            self.go_live();
+        }
+        self.feed_keep_view(bytes);
+    }
+
+    /// As [`Console::feed`], but a scrolled-back view stays where it is (for status updates
+    /// outside the scroll region, such as a clock in the title bar).
+    pub fn feed_keep_view(&mut self, bytes: &[u8]) {
+        let (grid, history, offset) = (&mut self.grid, &mut self.history, &mut self.offset);
+        self.parser.feed_all(bytes, &mut |op| {
+            grid.apply(op);
+            if let Some(row) = grid.take_departed() {
+                history.push(&row);
+                if *offset > 0 {
+                    // Keep showing the same rows.
+                    *offset = (*offset + 1).min(history.len());
+                }
+            }
+        });
+    }
+
+    /// Rows the view is scrolled back (0: the live screen).
+    pub const fn scrollback_offset(&self) -> usize {
+        self.offset
+    }
+
+    /// Rows a page scroll moves: the scroll region's height minus one.
+    pub fn page_lines(&self) -> usize {
+        let (top, bottom) = self.grid.scroll_region();
+        (bottom - top).max(1)
+    }
+
+    /// Moves the view `lines` rows back into the history (at most to its oldest row).
+    pub fn scroll_back(&mut self, lines: usize) {
+        self.set_offset(self.offset.saturating_add(lines).min(self.history.len()));
+    }
+
+    /// Moves the view `lines` rows forward, back to the live screen at the end.
+    pub fn scroll_forward(&mut self, lines: usize) {
+        self.set_offset(self.offset.saturating_sub(lines));
+    }
+
+    /// Back to the live screen.
+    pub fn go_live(&mut self) {
+        self.set_offset(0);
+    }
+
+    fn set_offset(&mut self, offset: usize) {
+        if offset != self.offset {
+            self.offset = offset;
+            self.view_dirty = true;
+        }
+    }
+
+    /// Makes `fg` on `bg` the attribute SGR 0, SGR 39/49, `ESC c` and erasing fall back to, for
+    /// good, and the attribute of the text written next. Cells of the scroll region and of the
+    /// history that have the old default attribute take the new one; rows outside the region
+    /// (a pinned title bar) keep theirs. A background of index 8-15 loses
+    /// its intensity bit (see [`ColorCode::new`]).
+    pub fn set_default_colors(&mut self, fg: Color, bg: Color) {
+        let old = self.parser.default_attr();
+        let new = ColorCode::new(fg, bg);
+        self.parser.set_default(new);
+        self.grid.set_attr(self.parser.attr());
+        if old != new {
+            let (top, bottom) = self.grid.scroll_region();
+            self.grid.recolor(top..=bottom, old, new);
+            self.history.recolor(old, new);
+            self.view_dirty = true;
+        }
+    }
+
+    /// The attribute SGR 0 restores.
+    pub const fn default_attr(&self) -> ColorCode {
+        self.parser.default_attr()
+    }
+
+    /// Row `r` of the view.
+    fn view_row(&self, r: usize) -> [Cell; COLS] {
+        let (top, bottom) = self.grid.scroll_region();
+        let live = |row: usize| {
+            self.grid
+                .row(row)
+                .copied()
+                .unwrap_or([Cell::blank(ColorCode::DEFAULT); COLS])
+        };
+        if self.offset == 0 || r < top || r > bottom {
+            return live(r);
+        }
+        let v = self.history.len() - self.offset.min(self.history.len()) + (r - top);
+        match self.history.get(v) {
+            Some(row) => *row,
+            None => live(top + (v - self.history.len())),
+        }
+    }
+
+    /// Writes the scrollback indicator into the frame.
+    fn draw_indicator(&mut self) {
+        let (top, bottom) = self.grid.scroll_region();
+        let mut text: heapless::String<COLS> = heapless::String::new();
+        let _ = fmt::Write::write_fmt(
+            &mut text,
+            format_args!(" scrollback -{} of {} ", self.offset, self.history.len()),
+        );
+        let (row, start, width) = if top > 0 {
+            (top - 1, 0, INDICATOR_TITLE_COLS.max(text.len()))
+        } else {
+            (bottom, COLS - text.len(), text.len())
+        };
+        let cells = &mut self.frame.cells[row];
+        let mut glyphs = text.bytes().chain(core::iter::repeat(b' '));
+        for cell in cells.iter_mut().skip(start).take(width) {
+            *cell = Cell::new(glyphs.next().unwrap_or(b' '), INDICATOR);
+        }
+        self.frame.mark(row, ALL_COLS);
+    }
 }
 
 impl<B: Backend> Console<B> {
@@ -80,52 +298,100 @@ impl<B: Backend> Console<B> {
         self.write_bytes(s.as_bytes());
     }
 
-    /// Interprets `bytes` without drawing; [`Console::present`] draws the accumulated changes
-    /// (for callers that batch several pieces).
-    pub fn feed(&mut self, bytes: &[u8]) {
-        let grid = &mut self.grid;
-        self.parser.feed_all(bytes, &mut |op| grid.apply(op));
-    }
-
     /// Draws every cell changed since the last present, and the cursor.
     pub fn present(&mut self) {
+        self.snapshot();
+        while self.paint_rows(ROWS) {}
+    }
+
+    /// Whether [`Console::snapshot`] would find something to draw (cells changed, the view
+    /// moved, the blink phase changed) or rows of the last snapshot are not drawn yet.
+    pub fn needs_present(&self) -> bool {
+        self.grid.dirty_rows() != 0
+            || self.view_dirty
+            || self.blink_on != self.drawn_blink
+            || self.frame.pending != 0
+            || self.frame.cursor_pending
+    }
+
+    /// Copies the view and what changed into the frame (see the module docs); draws nothing.
+    /// Rows of an earlier snapshot not drawn yet are drawn from the new one.
+    pub fn snapshot(&mut self) {
+        let (top, bottom) = self.grid.scroll_region();
+        let scrolled = self.offset > 0;
+        let region_dirty = (top..=bottom).any(|r| self.grid.dirty_cols(r) != 0);
+        let whole_region = self.view_dirty || (scrolled && region_dirty);
+        for r in 0..ROWS {
+            self.frame.cells[r] = self.view_row(r);
+            let in_region = (top..=bottom).contains(&r);
+            let cols = if self.view_dirty || (whole_region && in_region) {
+                ALL_COLS
+            } else {
+                self.grid.dirty_cols(r)
+            };
+            self.frame.mark(r, cols);
+        }
+        if scrolled {
+            self.draw_indicator();
+        }
+        self.grid.clear_dirty();
+        self.view_dirty = false;
+
         let soft = self.backend.soft_cursor();
-        let visible = self.grid.cursor_visible() && (!soft || self.blink_on);
-        let want = if visible {
+        let cursor = if !scrolled && self.grid.cursor_visible() {
             Some(self.grid.cursor())
         } else {
             None
         };
-        if soft && want != self.drawn_cursor {
-            for (r, c) in [self.drawn_cursor, want].into_iter().flatten() {
-                self.grid.mark_dirty(r, c);
+        let want = cursor.filter(|_| !soft || self.blink_on);
+        if soft {
+            if self.blink_on != self.drawn_blink {
+                self.frame.mark_blinking();
             }
-            self.drawn_cursor = want;
+            if want != self.drawn_cursor {
+                for (r, c) in [self.drawn_cursor, want].into_iter().flatten() {
+                    self.frame.mark(r, 1u128 << c);
+                }
+                self.drawn_cursor = want;
+            }
         }
-        let blink_off = soft && !self.blink_on;
-        let mut rows = self.grid.dirty_rows();
-        while rows != 0 {
-            let r = rows.trailing_zeros() as usize;
-            rows &= rows - 1;
-            let cursor_col = match want {
+        self.drawn_blink = self.blink_on;
+        self.frame.cursor = want;
+        self.frame.cursor_pending = true;
+    }
+
+    /// Draws up to `max_rows` pending rows of the last snapshot, and the cursor once none is
+    /// left; returns whether rows are still pending.
+    pub fn paint_rows(&mut self, max_rows: usize) -> bool {
+        let soft = self.backend.soft_cursor();
+        let blink_off = soft && !self.drawn_blink;
+        let mut drawn = 0;
+        while self.frame.pending != 0 && drawn < max_rows {
+            let r = self.frame.pending.trailing_zeros() as usize;
+            self.frame.pending &= self.frame.pending - 1;
+            let cursor_col = match self.drawn_cursor {
                 Some((cr, cc)) if soft && cr == r => Some(cc),
                 _ => None,
             };
-            if let Some(cells) = self.grid.row(r) {
-                let style = RowStyle {
-                    cursor_col,
-                    blink_off,
-                };
-                self.backend
-                    .draw_row(r, cells, self.grid.dirty_cols(r), style);
-            }
+            let style = RowStyle {
+                cursor_col,
+                blink_off,
+            };
+            let changed = core::mem::take(&mut self.frame.dirty[r]);
+            self.backend
+                .draw_row(r, &self.frame.cells[r], changed, style);
+            drawn += 1;
         }
-        self.grid.clear_dirty();
-        self.backend.set_cursor(want);
+        if self.frame.pending == 0 && self.frame.cursor_pending {
+            self.frame.cursor_pending = false;
+            self.backend.set_cursor(self.frame.cursor);
+        }
+        self.frame.pending != 0
     }
 
     /// Clears the screen in the current attribute and moves the cursor home.
     pub fn clear(&mut self) {
+        self.go_live();
         self.grid.clear();
         self.present();
     }
@@ -137,9 +403,6 @@ impl<B: Backend> Console<B> {
             return;
         }
         self.blink_on = blink_phase_on;
-        if self.backend.soft_cursor() {
-            self.grid.mark_blinking_dirty();
-        }
         self.present();
     }
 
@@ -147,7 +410,7 @@ impl<B: Backend> Console<B> {
     /// the screen was overwritten behind the console's back).
     pub fn repaint(&mut self) {
         self.backend.reset();
-        self.grid.mark_all_dirty();
+        self.view_dirty = true;
         self.drawn_cursor = None;
         self.present();
     }
@@ -159,8 +422,9 @@ impl<B: Backend> Console<B> {
     }
 
     /// Back to the initial state: parser reset, default attribute, blank screen, cursor home and
-    /// visible (as `ESC c`).
+    /// visible (as `ESC c`), live view. The history and the default colours stay.
     pub fn reset(&mut self) {
+        self.go_live();
         self.parser.reset();
         self.grid.set_attr(self.parser.attr());
         self.grid.clear();
@@ -469,5 +733,213 @@ mod tests {
         }
         c.write_str("\x1b[0m\r\nOK");
         assert_eq!(&c.grid().row_text(ROWS - 1)[..2], b"OK");
+    }
+
+    /// A VGA text console with a pinned title row and 100 numbered lines printed below it.
+    fn scrolled_vga(lines: usize) -> Console<VgaTextBackend<MemBuffer, FakeCrtc>> {
+        let mut c = Console::new(VgaTextBackend::new(MemBuffer::new(), FakeCrtc::default()));
+        c.write_str("\x1b[1;37;44mTITLE\x1b[0m\x1b[2;25r\x1b[2;1H");
+        for i in 0..lines {
+            write!(c, "\r\nline {i}").unwrap();
+        }
+        c.present();
+        c
+    }
+
+    /// The glyphs shown on row `row` of a VGA text console, trailing blanks dropped.
+    fn shown(c: &Console<VgaTextBackend<MemBuffer, FakeCrtc>>, row: usize) -> String {
+        let cells = &c.backend().buffer().cells[row * COLS..(row + 1) * COLS];
+        let s: String = cells.iter().map(|&v| char::from(v as u8)).collect();
+        s.trim_end().to_string()
+    }
+
+    #[test]
+    fn rows_leaving_the_region_go_to_the_history() {
+        let c = scrolled_vga(100);
+        // Row 2 (index 1) was blank, then lines 0..=99: 101 rows went through 24 region rows.
+        assert_eq!(c.history().len(), 101 - 24);
+        let first = c.history().get(0).unwrap();
+        assert_eq!(
+            first[0].glyph, b' ',
+            "the blank row under the title left first"
+        );
+        assert_eq!(
+            c.history().get(1).unwrap()[..6]
+                .iter()
+                .map(|c| c.glyph)
+                .collect::<Vec<_>>(),
+            b"line 0"
+        );
+        assert_eq!(shown(&c, 0), "TITLE", "the title bar is never recorded");
+        assert_eq!(shown(&c, 24), "line 99");
+    }
+
+    #[test]
+    fn scrolling_back_shows_history_and_output_returns_live() {
+        let mut c = scrolled_vga(100);
+        assert_eq!(c.page_lines(), 23);
+        c.scroll_back(3);
+        c.present();
+        assert_eq!(c.scrollback_offset(), 3);
+        assert_eq!(shown(&c, 24), "line 96");
+        assert_eq!(shown(&c, 1), "line 73");
+        assert!(
+            shown(&c, 0).starts_with(" scrollback -3 of 77"),
+            "{}",
+            shown(&c, 0)
+        );
+        assert_eq!(
+            c.backend().crtc().0.last(),
+            Some(&(0x0A, 0x20)),
+            "cursor hidden"
+        );
+        c.scroll_back(c.page_lines());
+        c.present();
+        assert_eq!(shown(&c, 24), "line 73");
+        // Clamped at the oldest row.
+        c.scroll_back(10_000);
+        c.present();
+        assert_eq!(c.scrollback_offset(), 77);
+        assert_eq!(shown(&c, 1), "");
+        assert_eq!(shown(&c, 2), "line 0");
+        // Forward to the end: live again, title restored.
+        c.scroll_forward(1_000);
+        c.present();
+        assert_eq!(c.scrollback_offset(), 0);
+        assert_eq!(shown(&c, 0), "TITLE");
+        assert_eq!(shown(&c, 24), "line 99");
+        // Any output returns to the live view.
+        c.scroll_back(5);
+        c.present();
+        assert_eq!(shown(&c, 24), "line 94");
+        c.write_str("!");
+        assert_eq!(c.scrollback_offset(), 0);
+        assert_eq!(shown(&c, 24), "line 99!");
+        assert_eq!(shown(&c, 0), "TITLE");
+    }
+
+    #[test]
+    fn status_updates_keep_the_scrolled_view() {
+        let mut c = scrolled_vga(50);
+        c.scroll_back(2);
+        c.feed_keep_view(b"\x1b7\x1b[1;60Hup\x1b8");
+        c.present();
+        assert_eq!(c.scrollback_offset(), 2);
+        assert_eq!(&shown(&c, 0)[59..], "up");
+        assert_eq!(shown(&c, 24), "line 47");
+    }
+
+    #[test]
+    fn history_keeps_the_last_500_rows() {
+        let mut c = Console::new(Headless);
+        for i in 0..(SCROLLBACK_LINES + ROWS + 40) {
+            writeln!(c, "row {i}").unwrap();
+        }
+        assert_eq!(c.history().len(), SCROLLBACK_LINES);
+        c.scroll_back(usize::MAX);
+        assert_eq!(c.scrollback_offset(), SCROLLBACK_LINES);
+        let oldest = c.history().get(0).unwrap();
+        let text: String = oldest[..7].iter().map(|c| char::from(c.glyph)).collect();
+        assert_eq!(text, "row 41 ");
+    }
+
+    #[test]
+    fn scrollback_on_the_framebuffer_restores_the_live_pixels() {
+        let mut c = fb_console(640, 480);
+        for i in 0..60 {
+            writeln!(c, "line {i} {}", "#".repeat(i % 30)).unwrap();
+        }
+        let live = fb(&c).buf.clone();
+        c.scroll_back(10);
+        c.present();
+        assert_ne!(fb(&c).buf, live, "history shown");
+        c.scroll_forward(10);
+        c.present();
+        assert!(fb(&c).buf == live, "the live screen comes back exactly");
+    }
+
+    #[test]
+    fn painting_in_steps_never_mixes_two_snapshots() {
+        let mut c = scrolled_vga(30);
+        c.write_str("\x1b[2J");
+        // Snapshot "A" on every region row and draw part of it.
+        for r in 2..=25 {
+            c.feed(format!("\x1b[{r};1HA").as_bytes());
+        }
+        assert!(c.needs_present());
+        assert_eq!(shown(&c, 1), "", "feeding draws nothing");
+        c.snapshot();
+        assert!(c.paint_rows(5));
+        // Output between the steps reaches the grid only.
+        for r in 2..=25 {
+            c.feed(format!("\x1b[{r};1HB").as_bytes());
+        }
+        while c.paint_rows(1) {}
+        for r in 1..25 {
+            assert_eq!(shown(&c, r), "A", "row {r} drawn from the snapshot");
+        }
+        assert!(c.needs_present());
+        c.present();
+        assert!(!c.needs_present());
+        for r in 1..25 {
+            assert_eq!(shown(&c, r), "B");
+        }
+    }
+
+    #[test]
+    fn default_colors_survive_sgr_0_and_erase() {
+        let mut c = Console::new(Headless);
+        c.write_str("old");
+        let white_on_blue = ColorCode::new(Color::White, Color::Blue);
+        c.set_default_colors(Color::White, Color::Blue);
+        assert_eq!(c.default_attr(), white_on_blue);
+        assert_eq!(
+            c.grid().cell(0, 0).unwrap().attr,
+            white_on_blue,
+            "recoloured"
+        );
+        c.write_str("\x1b[1;31mERR\x1b[0m after\x1b[K");
+        assert_eq!(
+            c.grid().cell(0, 3).unwrap().attr.foreground(),
+            Color::LightRed
+        );
+        assert_eq!(c.grid().cell(0, 7).unwrap().attr, white_on_blue, "SGR 0");
+        assert_eq!(c.grid().cell(0, 79).unwrap().attr, white_on_blue, "erase");
+        c.write_str("\x1b[32;41mx\x1b[39;49my");
+        assert_eq!(
+            c.grid().cell(0, 13).unwrap().attr,
+            white_on_blue,
+            "SGR 39/49"
+        );
+        c.write_str("\x1b[2J");
+        assert!(
+            c.grid()
+                .cells()
+                .iter()
+                .flatten()
+                .all(|cell| cell.attr == white_on_blue)
+        );
+        c.write_str("\x1bc");
+        assert_eq!(c.grid().attr(), white_on_blue, "ESC c");
+        c.reset();
+        assert_eq!(c.grid().attr(), white_on_blue, "reset");
+        // A title bar above the scroll region keeps its colours, even the default ones.
+        c.write_str("\x1b[1;37;44mT\x1b[0m\x1b[2;25r\x1b[2;1Hx");
+        let title = ColorCode::new(Color::White, Color::Blue);
+        assert_eq!(c.grid().cell(0, 0).unwrap().attr, title);
+        c.set_default_colors(Color::Black, Color::LightGray);
+        assert_eq!(c.grid().cell(0, 0).unwrap().attr, title);
+        assert_eq!(
+            c.grid().cell(0, 1).unwrap().attr,
+            title,
+            "blank title cells too"
+        );
+        let black_on_gray = ColorCode::new(Color::Black, Color::LightGray);
+        assert_eq!(c.grid().cell(1, 0).unwrap().attr, black_on_gray);
+        assert_eq!(c.grid().cell(24, 79).unwrap().attr, black_on_gray);
+        // Bright backgrounds lose the intensity bit (bit 7 is blink).
+        c.set_default_colors(Color::Yellow, Color::LightGreen);
+        assert!(!c.default_attr().blink());
+        assert_eq!(c.default_attr().background(), Color::Green);
     }
 }

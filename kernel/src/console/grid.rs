@@ -149,6 +149,9 @@ pub struct Grid {
     top: usize,
     /// Last row of the scroll region.
     bottom: usize,
+    /// The row that last scrolled off the top of the scroll region, until taken
+    /// ([`Grid::take_departed`]); a scrollback keeps it.
+    departed: Option<[Cell; COLS]>,
 }
 
 impl Default for Grid {
@@ -173,6 +176,7 @@ impl Grid {
             saved: (0, 0, false, ColorCode::DEFAULT),
             top: 0,
             bottom: ROWS - 1,
+            departed: None,
         }
     }
 
@@ -243,11 +247,36 @@ impl Grid {
     /// current attribute. The cursor does not move; rows outside the region are untouched.
     pub fn scroll_up(&mut self) {
         let (top, bottom) = (self.top, self.bottom);
+        self.departed = Some(self.cells[top]);
         self.cells.copy_within(top + 1..=bottom, top);
         self.cells[bottom] = [Cell::blank(self.attr); COLS];
         for row in top..=bottom {
             self.dirty[row] = ALL_COLS;
             self.dirty_rows |= 1 << row;
+        }
+    }
+
+    /// The row that scrolled off the top of the scroll region since the last call, if any (one
+    /// operation scrolls at most one row, so taking it after every [`Grid::apply`] sees them all).
+    pub fn take_departed(&mut self) -> Option<[Cell; COLS]> {
+        self.departed.take()
+    }
+
+    /// Replaces every cell of rows `rows` in attribute `from` with the same glyph in `to` (a
+    /// new default colour applied to what is already on screen) and marks them dirty.
+    pub fn recolor(
+        &mut self,
+        rows: core::ops::RangeInclusive<usize>,
+        from: ColorCode,
+        to: ColorCode,
+    ) {
+        for r in rows.filter(|&r| r < ROWS) {
+            for c in 0..COLS {
+                if self.cells[r][c].attr == from {
+                    self.cells[r][c].attr = to;
+                    self.mark_dirty(r, c);
+                }
+            }
         }
     }
 
@@ -683,6 +712,23 @@ mod tests {
         assert_eq!(grid.mark_blinking_dirty(), 1);
         assert_eq!(grid.dirty_rows(), 1 << 3);
         assert_eq!(grid.dirty_cols(3), 1 << 7);
+    }
+
+    #[test]
+    fn departed_rows_are_reported_once() {
+        let mut grid = Grid::new();
+        grid.apply(Op::SetScrollRegion { top: 1, bottom: 24 });
+        grid.apply(Op::MoveTo { row: 0, col: 0 });
+        write(&mut grid, "title");
+        grid.apply(Op::MoveTo { row: 1, col: 0 });
+        write(&mut grid, "first");
+        assert!(grid.take_departed().is_none());
+        grid.apply(Op::MoveTo { row: 24, col: 0 });
+        write(&mut grid, "\n");
+        let row = grid.take_departed().expect("a row left the region");
+        assert_eq!(row[0].glyph, b'f');
+        assert!(grid.take_departed().is_none(), "taken once");
+        assert_eq!(text(&grid, 0), "title", "the pinned row stays");
     }
 
     #[test]

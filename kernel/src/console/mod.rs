@@ -27,6 +27,7 @@ pub mod grid;
 pub mod render;
 #[cfg(target_os = "none")]
 pub mod screen;
+pub mod scrollback;
 pub mod shapes;
 #[cfg(test)]
 mod testutil;
@@ -40,4 +41,5 @@ pub use font::{FontWeight, Layout, RasterHeight};
 pub use framebuffer::{Framebuffer, FramebufferError, FramebufferInfo, PixelFormat, PixelTarget};
 pub use grid::{COLS, Cell, Grid, ROWS};
 pub use render::FramebufferBackend;
+pub use scrollback::{History, SCROLLBACK_LINES};
 pub use vga_text::{Crtc, NoCrtc, TextBuffer, VgaTextBackend};

@@ -12,8 +12,7 @@
 //! - `fault`: the deliberate exceptions of `arch::demo`, and a real stack overflow.
 //!
 //! Every method runs in task context (the shell task): several allocate, and `bench` spins
-//! for a few tens of milliseconds. Methods marked `WIRE:` are placeholders until their
-//! backends land.
+//! for a few tens of milliseconds.
 
 use alloc::boxed::Box;
 use core::fmt::{self, Write};
@@ -88,9 +87,10 @@ impl Write for Crlf<'_> {
 
 impl ShellHost for KernelHost {
     fn set_colors(&mut self, fg: Color, bg: Option<Color>) {
-        // WIRE: console::screen::set_default_colors(fg, bg)
-        let _ = (fg, bg);
-        crate::print!("color: not available yet\r\n");
+        // The screen's default attribute; without a background the current one stays.
+        let bg =
+            bg.unwrap_or_else(|| crate::console::screen::with(|c| c.default_attr()).background());
+        crate::console::screen::set_default_colors(fg, bg);
     }
 
     fn uptime_nanos(&self) -> u64 {
@@ -102,8 +102,7 @@ impl ShellHost for KernelHost {
     }
 
     fn dmesg(&mut self, out: &mut dyn Write) -> fmt::Result {
-        // WIRE: logger::dmesg(out)
-        out.write_str("dmesg: not available yet\r\n")
+        crate::logger::dmesg(out)
     }
 
     fn mem_stats(&self) -> Option<MemStats> {

@@ -58,6 +58,7 @@ pub async fn presenter() {
     let mut frames = crate::time::interval(1_000_000_000 / FRAME_HZ);
     let mut shown_second = u64::MAX;
     let mut blink_phase = u64::MAX;
+    crate::console::screen::set_deferred(true);
     loop {
         let now = crate::time::uptime_nanos();
         let second = now / 1_000_000_000;
@@ -68,9 +69,9 @@ pub async fn presenter() {
         let phase = now / BLINK_NS;
         if phase != blink_phase {
             blink_phase = phase;
-            crate::console::screen::tick(phase.is_multiple_of(2));
+            crate::console::screen::blink(phase.is_multiple_of(2));
         }
-        crate::console::screen::flush();
+        crate::console::screen::present_pending();
         frames.next().await;
     }
 }

@@ -76,11 +76,27 @@ async fn sleep_command(ms: u64, input: &mut Input<'_>, kept: &mut Deque<Key, TYP
     }
 }
 
+/// Output to the screen only (what the serial terminal must not see twice).
+struct ScreenOnly;
+
+impl fmt::Write for ScreenOnly {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        crate::console::screen::write(s.as_bytes());
+        Ok(())
+    }
+}
+
 /// What a key asks of the screen beyond the shell's output.
-fn screen_step(step: Step) {
+fn screen_step(step: Step, shell: &mut Shell) {
     match step {
-        // TEMPORARY until the console's scrollback lands.
-        Step::ScrollUp | Step::ScrollDown | Step::Continue | Step::Sleep(_) => {}
+        // The clear took the title bar with it and left the prompt on row 1.
+        Step::Cleared => {
+            crate::console::screen::restore_title();
+            let _ = shell.editor_mut().refresh(&mut ScreenOnly);
+        }
+        Step::ScrollUp => crate::console::screen::scroll_page_up(),
+        Step::ScrollDown => crate::console::screen::scroll_page_down(),
+        Step::Continue | Step::Sleep(_) => {}
     }
 }
 
@@ -114,7 +130,7 @@ pub async fn session(host: &mut impl ShellHost) {
             }
             let _ = shell.resume(&mut Out);
         } else {
-            screen_step(step);
+            screen_step(step, &mut shell);
         }
     }
 }

@@ -533,6 +533,8 @@ pub enum Outcome {
     Done,
     /// Await a sleep of this many milliseconds, then prompt again.
     Sleep(u64),
+    /// The screen was cleared: prompt again (the caller may restore what it pins on screen).
+    Cleared,
 }
 
 /// Runs a command, writing its output (lines end in CR LF).
@@ -548,7 +550,10 @@ pub fn run(
     match cmd {
         Command::Help => help(out)?,
         Command::Echo(text) => write!(out, "{text}\r\n")?,
-        Command::Clear => out.write_str("\x1b[2J\x1b[H")?,
+        Command::Clear => {
+            out.write_str("\x1b[2J\x1b[H")?;
+            return Ok(Outcome::Cleared);
+        }
         Command::Color { fg, bg } => host.set_colors(fg, bg),
         Command::Uptime => write!(out, "up {}\r\n", Duration(host.uptime_nanos()))?,
         Command::Date => match host.boot_unix_seconds() {

@@ -244,7 +244,13 @@ impl<const N: usize, const H: usize> LineEditor<N, H> {
     }
 
     /// Redraws the row: prompt, the visible part of the line, erase the rest, place the cursor.
-    fn refresh(&mut self, out: &mut impl fmt::Write) -> fmt::Result {
+    /// Redraws the prompt and the line on the current row (after something else wrote over
+    /// it, e.g. a title bar restored after a clear).
+    ///
+    /// # Errors
+    ///
+    /// Whatever `out` returns.
+    pub fn refresh(&mut self, out: &mut impl fmt::Write) -> fmt::Result {
         self.fit();
         out.write_char('\r')?;
         out.write_str(self.prompt)?;

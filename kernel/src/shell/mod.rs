@@ -32,6 +32,10 @@ pub enum Step {
     ScrollUp,
     /// Scroll the screen forward (PageDown).
     ScrollDown,
+    /// The screen was cleared (`clear`, Ctrl-L) and the prompt drawn on its top row: a
+    /// caller that pins a title bar restores it and redraws the line below
+    /// ([`Shell::editor_mut`]`.refresh`).
+    Cleared,
 }
 
 /// The line editor and the command table, as one key-driven state machine.
@@ -90,7 +94,8 @@ impl Shell {
     ) -> Result<Step, fmt::Error> {
         let mut line: heapless::String<LINE_BYTES> = heapless::String::new();
         match self.editor.feed(key, out)? {
-            Event::None | Event::Cleared => return Ok(Step::Continue),
+            Event::None => return Ok(Step::Continue),
+            Event::Cleared => return Ok(Step::Cleared),
             Event::ScrollUp => return Ok(Step::ScrollUp),
             Event::ScrollDown => return Ok(Step::ScrollDown),
             Event::Cancelled => {
@@ -108,6 +113,10 @@ impl Shell {
                 Ok(Step::Continue)
             }
             Outcome::Sleep(ms) => Ok(Step::Sleep(ms)),
+            Outcome::Cleared => {
+                self.editor.start(out)?;
+                Ok(Step::Cleared)
+            }
         }
     }
 }

@@ -126,3 +126,26 @@ fn random_bytes_then_echo_alive() {
     drive(&mut shell, &mut host, b"\x03echo alive\r", &mut out);
     assert!(out.ends_with("echo alive\r\nalive\r\n> "), "{out:?}");
 }
+
+#[test]
+fn clear_and_ctrl_l_report_the_clear_and_refresh_redraws_the_line() {
+    let mut shell = Shell::new();
+    let mut host = Host::default();
+    let mut out = String::new();
+    shell.start(&mut out).unwrap();
+    out.clear();
+    let steps = drive(&mut shell, &mut host, b"clear\r", &mut out);
+    assert_eq!(steps.last(), Some(&Step::Cleared));
+    assert!(out.ends_with("\x1b[2J\x1b[H> "), "{out:?}");
+    // Ctrl-L in the middle of a line keeps the line.
+    out.clear();
+    let steps = drive(&mut shell, &mut host, b"ech\x0c", &mut out);
+    assert_eq!(steps.last(), Some(&Step::Cleared));
+    assert!(out.contains("\x1b[2J\x1b[H"), "{out:?}");
+    out.clear();
+    shell.editor_mut().refresh(&mut out).unwrap();
+    assert!(out.starts_with("\r> ech"), "{out:?}");
+    out.clear();
+    drive(&mut shell, &mut host, b"o x\r", &mut out);
+    assert!(out.ends_with("x\r\n> "), "{out:?}");
+}
