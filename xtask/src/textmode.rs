@@ -8,7 +8,7 @@ use crate::screen::{Geometry, Image};
 /// screen (a graphics framebuffer is larger).
 pub fn geometry(img: &Image) -> Option<Geometry> {
     let text = matches!((img.width, img.height), (720, 400) | (640, 400));
-    text.then(|| Geometry {
+    text.then_some(Geometry {
         cell_w: img.width / 80,
         cell_h: img.height / 25,
         x: 0,
