@@ -11,6 +11,7 @@ use core::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 static TSC_AT_ENTRY: AtomicU64 = AtomicU64::new(0);
 static TSC_HZ: AtomicU64 = AtomicU64::new(0);
 /// [`nanos_scale`] of [`TSC_HZ`].
+#[cfg(target_os = "none")]
 static TSC_SCALE: AtomicU64 = AtomicU64::new(0);
 
 /// Timer interrupts since the timer started.

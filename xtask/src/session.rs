@@ -381,6 +381,37 @@ impl fmt::Display for Failure {
 
 impl std::error::Error for Failure {}
 
+/// How long the output must stay unchanged at a fresh prompt before an expectation still not
+/// met fails early (the shell runs commands to completion before it prompts again).
+pub const SETTLED: Duration = Duration::from_secs(2);
+
+/// Tells when the shell has answered: the output ends in a fresh prompt and has not grown for
+/// [`SETTLED`].
+#[derive(Debug, Default)]
+pub struct Settle {
+    /// Output length and when it was first seen at that length.
+    last: Option<(usize, Instant)>,
+}
+
+impl Settle {
+    /// Feeds the output seen now (`len`: its raw length); true once it has ended in a prompt,
+    /// unchanged, for [`SETTLED`].
+    pub fn back_at_prompt(&mut self, out: &Output, len: usize) -> bool {
+        self.back_at_prompt_at(out, len, Instant::now())
+    }
+
+    fn back_at_prompt_at(&mut self, out: &Output, len: usize, now: Instant) -> bool {
+        let at_prompt = out.partial.as_deref().is_some_and(|p| p == PROMPT);
+        match self.last {
+            Some((l, since)) if l == len => at_prompt && now.duration_since(since) >= SETTLED,
+            _ => {
+                self.last = Some((len, now));
+                false
+            }
+        }
+    }
+}
+
 /// What an exit status means, for failure messages.
 fn status_text(status: Option<i32>) -> String {
     match status {
@@ -393,6 +424,8 @@ fn status_text(status: Option<i32>) -> String {
 /// (or exited, after `exit`): the caller collects the outcome.
 pub fn run(script: &Script, running: &mut Running) -> Result<(), Failure> {
     let mut offset = 0;
+    // Whether input was sent: before it, a prompt is the boot's, not an answer.
+    let mut sent = false;
     for (line, source, step) in &script.steps {
         let fail = |running: &Running, offset: usize, why: String| {
             let (raw, at_start) = running.log_since(offset);
@@ -416,12 +449,14 @@ pub fn run(script: &Script, running: &mut Running) -> Result<(), Failure> {
         }
         match step {
             Step::Send(bytes) => {
+                sent = true;
                 offset = running.log_len();
                 running
                     .send(bytes, timeout)
                     .map_err(|e| fail(running, offset, e.to_string()))?;
             }
             Step::Random { len, seed } => {
+                sent = true;
                 offset = running.log_len();
                 let deadline = Instant::now() + timeout;
                 for chunk in random_bytes(*len, *seed).chunks(RANDOM_CHUNK) {
@@ -433,6 +468,7 @@ pub fn run(script: &Script, running: &mut Running) -> Result<(), Failure> {
                 }
             }
             Step::Keys(combos) => {
+                sent = true;
                 offset = running.log_len();
                 for combo in combos {
                     running
@@ -464,6 +500,7 @@ pub fn run(script: &Script, running: &mut Running) -> Result<(), Failure> {
             }
             Step::Expect(expect) => {
                 let deadline = Instant::now() + timeout;
+                let mut settle = Settle::default();
                 loop {
                     // Read the status first: output written before an exit is then complete.
                     let exited = running.exit_status();
@@ -477,10 +514,15 @@ pub fn run(script: &Script, running: &mut Running) -> Result<(), Failure> {
                     if expect.met(&out, &whole) {
                         break;
                     }
+                    let settled = sent && settle.back_at_prompt(&out, raw.len());
                     let why = match (exited, expect) {
                         (Some(status), _) => {
                             format!("QEMU exited ({}) before it was seen", status_text(status))
                         }
+                        (None, e) if settled && *e != Expect::Prompt => format!(
+                            "not seen: the shell is back at its prompt (no output for {:.0} s)",
+                            SETTLED.as_secs_f64()
+                        ),
                         _ if Instant::now() < deadline => {
                             std::thread::sleep(Duration::from_millis(50));
                             continue;
@@ -504,9 +546,18 @@ pub fn run(script: &Script, running: &mut Running) -> Result<(), Failure> {
             }
             Step::Exit(want) => {
                 let deadline = Instant::now() + timeout;
+                let mut settle = Settle::default();
                 let status = loop {
                     if let Some(status) = running.exit_status() {
                         break status;
+                    }
+                    let (raw, at_start) = running.log_since(offset);
+                    if sent && settle.back_at_prompt(&Output::new(&raw, at_start), raw.len()) {
+                        return Err(fail(
+                            running,
+                            offset,
+                            "QEMU still running: the shell is back at its prompt".into(),
+                        ));
                     }
                     if Instant::now() >= deadline {
                         return Err(fail(
@@ -825,6 +876,30 @@ mod tests {
         // The record in the boot log itself (before the offset) is not a match.
         assert!(!Expect::FirstRecord.met(&Output::new(b"dmesg\r\n> ", false), log));
         assert!(!Expect::FirstRecord.met(&out, "no records"));
+    }
+
+    #[test]
+    fn settles_only_at_a_quiet_prompt() {
+        let t0 = Instant::now();
+        let later = |ms| t0 + Duration::from_millis(ms);
+        let at_prompt = Output::new(b"frob\r\nunknown\r\n> ", false);
+        let mut s = Settle::default();
+        assert!(!s.back_at_prompt_at(&at_prompt, 10, t0));
+        assert!(!s.back_at_prompt_at(&at_prompt, 10, later(1000)));
+        // More output restarts the wait.
+        assert!(!s.back_at_prompt_at(&at_prompt, 12, later(1900)));
+        assert!(!s.back_at_prompt_at(&at_prompt, 12, later(3800)));
+        assert!(s.back_at_prompt_at(&at_prompt, 12, later(3900)));
+        // Quiet but not at a prompt (a command still running): never settled.
+        let busy = Output::new(b"sleep 5000\r\n", false);
+        let mut s = Settle::default();
+        assert!(!s.back_at_prompt_at(&busy, 5, t0));
+        assert!(!s.back_at_prompt_at(&busy, 5, later(10_000)));
+        // Text typed after the prompt: not a fresh prompt.
+        let typing = Output::new(b"x\r\n> ec", false);
+        let mut s = Settle::default();
+        assert!(!s.back_at_prompt_at(&typing, 5, t0));
+        assert!(!s.back_at_prompt_at(&typing, 5, later(10_000)));
     }
 
     #[test]
