@@ -3,7 +3,9 @@
 #   make run       build, boot in QEMU (window if there is a display, else on this terminal)
 #   make run-bios  the same under SeaBIOS through the bundled loader's Multiboot entry
 #   make test      every test layer; ends with "N passed, N failed"
-#   make iso       hybrid ISO image (build/kernel.iso) for QEMU or a USB stick
+#   make iso       hybrid ISO image (build/kernel.iso) for QEMU or a USB stick: BIOS and UEFI,
+#                  CD and disk (GRUB for BIOS from Debian's grub-pc-bin unless LIMINE_DIR is set)
+#   make run-iso   build the ISO and boot it: FIRMWARE=uefi|bios (uefi), ISO_AS=cd|disk (cd)
 #   make bench     benchmarks (criterion on the host + in-kernel figures)
 #   make debug     like run, paused, with a gdb stub on :1234
 #   make deps      install what is missing: the pinned Rust toolchain with its targets and
@@ -26,7 +28,7 @@ XTASK := $(CARGO) run --quiet --release --package xtask --
 # adds the targets and components rust-toolchain.toml lists.
 TOOLCHAIN := $(shell sed -n 's/^channel *= *"\([^"]*\)".*/\1/p' rust-toolchain.toml)
 
-export MACHINE MEM SMP ACCEL CPU CMDLINE QEMUFLAGS LIMINE_DIR OVMF_CODE OVMF_VARS TESTS
+export MACHINE MEM SMP ACCEL CPU CMDLINE QEMUFLAGS LIMINE_DIR OVMF_CODE OVMF_VARS TESTS FIRMWARE ISO_AS
 
 .PHONY: all toolchain deps build run run-bios debug test iso run-iso bench lint miri clean
 

@@ -7,7 +7,9 @@
 //!    it costs three quick rustup queries.
 //! 2. Host tools (Debian/Ubuntu packages, installed with apt-get as root, through `sudo -n`, or
 //!    else named in the error): `qemu-system-x86_64` (qemu-system-x86), OVMF (ovmf), `xorriso`
-//!    (xorriso), `mformat`/`mcopy` (mtools), and for `make run`'s window QEMU's GTK/SDL front
+//!    (xorriso), `mformat`/`mcopy` (mtools), GRUB's BIOS images and `grub-mkimage` for the
+//!    bundled ISO's BIOS boot (grub-pc-bin, which pulls in grub-common; only the files, it
+//!    does not touch the host's boot loader), and for `make run`'s window QEMU's GTK/SDL front
 //!    end (qemu-system-gui; without it `make run` runs headless and says why).
 //!
 //! The Makefile installs a missing pinned toolchain itself before it builds this crate (cargo
@@ -250,6 +252,12 @@ const REQUIREMENTS: &[Requirement] = &[
         what: "xorriso",
         package: "xorriso",
         present: || on_path("xorriso"),
+        optional: false,
+    },
+    Requirement {
+        what: "GRUB for BIOS PCs (grub-mkimage and /usr/lib/grub/i386-pc)",
+        package: "grub-pc-bin",
+        present: || on_path("grub-mkimage") && crate::grub::have_i386_pc(),
         optional: false,
     },
     Requirement {

@@ -1,16 +1,23 @@
 //! `make iso`: a hybrid image that boots as a CD (El Torito) and, written to a USB stick with
-//! `dd`, as a disk (the EFI system image is also exposed as a partition).
+//! `dd`, as a disk (MBR and GPT).
 //!
-//! With the bundled loader (UEFI only) the El Torito EFI image is a FAT filesystem holding the
-//! whole ESP: the loader, `limine.conf` and the kernel. With `LIMINE_DIR` the layout is real
-//! Limine's: its `limine-uefi-cd.bin` and `limine-bios-cd.bin` boot images, `limine-bios.sys`,
-//! the config and kernel on the ISO filesystem, and `limine bios-install` for BIOS boots from
-//! a stick.
+//! Without `LIMINE_DIR` (the bundled loader) one file boots four ways:
+//! - UEFI, CD or disk: the El Torito EFI image, also exposed as the EFI system partition, is a
+//!   FAT filesystem holding the whole ESP: `EFI/BOOT/BOOTX64.EFI` (the bundled loader),
+//!   `limine.conf` and the kernel; the loader reads them from the volume it was started from.
+//! - BIOS, CD or disk: GRUB (Debian's i386-pc build, see `grub`) as the El Torito BIOS image
+//!   and in the MBR; its `grub.cfg` starts the bundled loader's BIOS entry through Multiboot2
+//!   with the kernel and `limine.conf` (from the ISO filesystem) as modules, in VGA text mode.
+//!
+//! With `LIMINE_DIR` the layout is real Limine's: its `limine-uefi-cd.bin` and
+//! `limine-bios-cd.bin` boot images, `limine-bios.sys`, the config and kernel on the ISO
+//! filesystem, and `limine bios-install` for BIOS boots from a stick.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::error::{Error, Result};
+use crate::grub;
 use crate::images;
 
 fn run(mut cmd: Command, what: &str) -> Result<()> {
@@ -42,9 +49,38 @@ fn copy(from: &Path, to: &Path) -> Result<()> {
     })
 }
 
+/// The bundled loader's BIOS entry (a Multiboot2 image), if this tree can build it.
+///
+/// PLACEHOLDER until the BIOS entry lands: it returns `None`, so the ISO's GRUB reports
+/// "file `/boot/loader-bios.bin' not found" and the BIOS ISO boots are not in the harness.
+/// Replace the body with the call that builds it (e.g. `images::build_bios_loader().map(Some)`).
+pub fn bios_entry() -> Result<Option<PathBuf>> {
+    Ok(None)
+}
+
 /// Builds `out` from `kernel` and the `conf` text, staging in `root` (e.g. `iso_root/`);
 /// `efi` is the UEFI loader to use (the bundled one, or real Limine's under `LIMINE_DIR`).
+/// The BIOS entry is [`bios_entry`]'s.
 pub fn build_iso(kernel: &Path, efi: &Path, conf: &str, root: &Path, out: &Path) -> Result<()> {
+    let bios = if images::using_real_limine() {
+        None
+    } else {
+        bios_entry()?
+    };
+    build_iso_with(kernel, efi, bios.as_deref(), conf, root, out)
+}
+
+/// As [`build_iso`], with `bios` as the Multiboot2 image GRUB starts on BIOS boots of the
+/// bundled ISO (`None`: none on the ISO; GRUB then says the file is missing). Ignored with
+/// `LIMINE_DIR`.
+pub fn build_iso_with(
+    kernel: &Path,
+    efi: &Path,
+    bios: Option<&Path>,
+    conf: &str,
+    root: &Path,
+    out: &Path,
+) -> Result<()> {
     if root.exists() {
         for entry in std::fs::read_dir(root)
             .map_err(|e| Error::io(format!("cannot list {}", root.display()), e))?
@@ -66,8 +102,6 @@ pub fn build_iso(kernel: &Path, efi: &Path, conf: &str, root: &Path, out: &Path)
     std::fs::create_dir_all(root)
         .map_err(|e| Error::io(format!("cannot create {}", root.display()), e))?;
     copy(kernel, &root.join("boot/kernel"))?;
-    std::fs::write(root.join("limine.conf"), conf)
-        .map_err(|e| Error::io("cannot write limine.conf", e))?;
     let _ = std::fs::remove_file(out);
     crate::qemu::ensure_parent(out)?;
 
@@ -78,6 +112,8 @@ pub fn build_iso(kernel: &Path, efi: &Path, conf: &str, root: &Path, out: &Path)
         .map(PathBuf::from)
     {
         Some(limine) => {
+            std::fs::write(root.join("limine.conf"), conf)
+                .map_err(|e| Error::io("cannot write limine.conf", e))?;
             for file in [
                 "limine-bios-cd.bin",
                 "limine-uefi-cd.bin",
@@ -122,12 +158,27 @@ pub fn build_iso(kernel: &Path, efi: &Path, conf: &str, root: &Path, out: &Path)
             }
         }
         None => {
-            // The bundled loader reads its files from the volume it was started from: put the
-            // whole ESP into the EFI boot image.
+            // UEFI: the bundled loader reads its files from the volume it was started from,
+            // so the EFI boot image (and partition) holds the whole ESP.
             copy(efi, &root.join("EFI/BOOT/BOOTX64.EFI"))?;
             let esp = out.with_extension("esp");
             images::stage_esp(&esp, efi, Some(kernel), Some(conf))?;
             images::esp_image(&esp, &root.join("boot/efiboot.img"))?;
+            // BIOS: GRUB reads the kernel and the config from the ISO filesystem.
+            std::fs::write(root.join(grub::CONF_MODULE.trim_start_matches('/')), conf)
+                .map_err(|e| Error::io("cannot write boot/limine.conf", e))?;
+            if let Some(bios) = bios {
+                copy(
+                    bios,
+                    &root.join(grub::BIOS_ENTRY_ON_ISO.trim_start_matches('/')),
+                )?;
+            }
+            let stamp = grub::IsoStamp::now();
+            let eltorito = grub::stage(root, &stamp.uuid)?;
+            xorriso.arg(format!("--modification-date={}", stamp.date));
+            xorriso.args(["-b", eltorito, "-no-emul-boot", "-boot-load-size", "4"]);
+            xorriso.args(["-boot-info-table", "--grub2-boot-info", "--grub2-mbr"]);
+            xorriso.arg(grub::boot_hybrid());
             xorriso.args([
                 "--efi-boot",
                 "boot/efiboot.img",

@@ -8,6 +8,7 @@ mod bench;
 mod bios;
 mod deps;
 mod error;
+mod grub;
 mod images;
 mod iso;
 mod ktap;
@@ -18,6 +19,7 @@ mod run;
 mod screen;
 mod session;
 mod test;
+mod textmode;
 
 use std::process::ExitCode;
 

@@ -205,6 +205,8 @@ pub struct Vm {
     pub allow_reboot: bool,
     /// Serial on stdio multiplexed with the monitor (interactive `make run`).
     pub interactive: bool,
+    /// Boot with SeaBIOS, QEMU's default firmware, instead of OVMF (no pflash drives).
+    pub bios: bool,
 }
 
 /// How an image file is attached.
@@ -231,22 +233,25 @@ impl Vm {
             test_devices: true,
             allow_reboot: false,
             interactive: false,
+            bios: false,
         }
     }
 
     /// Builds the command line.
     pub fn command(&self) -> Result<Command> {
-        ensure_parent(&self.vars_copy)?;
-        std::fs::copy(&self.ovmf.vars, &self.vars_copy).map_err(|e| {
-            Error::io(
-                format!(
-                    "cannot copy {} to {}",
-                    self.ovmf.vars.display(),
-                    self.vars_copy.display()
-                ),
-                e,
-            )
-        })?;
+        if !self.bios {
+            ensure_parent(&self.vars_copy)?;
+            std::fs::copy(&self.ovmf.vars, &self.vars_copy).map_err(|e| {
+                Error::io(
+                    format!(
+                        "cannot copy {} to {}",
+                        self.ovmf.vars.display(),
+                        self.vars_copy.display()
+                    ),
+                    e,
+                )
+            })?;
+        }
         let mut cmd = Command::new("qemu-system-x86_64");
         let k = &self.knobs;
         cmd.args([
@@ -257,14 +262,16 @@ impl Vm {
         if !self.allow_reboot {
             cmd.arg("-no-reboot");
         }
-        cmd.arg("-drive").arg(format!(
-            "if=pflash,format=raw,readonly=on,file={}",
-            self.ovmf.code.display()
-        ));
-        cmd.arg("-drive").arg(format!(
-            "if=pflash,format=raw,file={}",
-            self.vars_copy.display()
-        ));
+        if !self.bios {
+            cmd.arg("-drive").arg(format!(
+                "if=pflash,format=raw,readonly=on,file={}",
+                self.ovmf.code.display()
+            ));
+            cmd.arg("-drive").arg(format!(
+                "if=pflash,format=raw,file={}",
+                self.vars_copy.display()
+            ));
+        }
         if let Some((image, kind)) = &self.image {
             // `snapshot=on`: guest writes go to a throw-away overlay, never into the image.
             let media = match kind {

@@ -6,15 +6,54 @@ use crate::images::{self, Kernel};
 use crate::qemu::{self, Display, Knobs, Vm};
 
 /// `make run-iso`: builds the ISO and boots it as a CD (`ISO_AS=disk`: as a hard disk, the
-/// way a USB stick boots).
+/// way a USB stick boots), on UEFI (OVMF) or, with `FIRMWARE=bios`, on SeaBIOS.
 pub fn run_iso() -> Result<()> {
+    let (bios, kind) = iso_knobs(
+        std::env::var("FIRMWARE").ok().as_deref(),
+        std::env::var("ISO_AS").ok().as_deref(),
+    )?;
     deps::ensure(Purpose::All)?;
     let iso = crate::iso::iso()?;
-    let kind = match std::env::var("ISO_AS").as_deref() {
-        Ok("disk") => qemu::ImageKind::Disk,
-        _ => qemu::ImageKind::Cdrom,
+    eprintln!(
+        "run-iso: {} firmware, the ISO as a {}",
+        if bios {
+            "BIOS (SeaBIOS)"
+        } else {
+            "UEFI (OVMF)"
+        },
+        if kind == qemu::ImageKind::Disk {
+            "disk"
+        } else {
+            "CD"
+        }
+    );
+    interactive(Some((iso, kind)), false, None, bios)
+}
+
+/// `FIRMWARE` (`uefi`, the default, or `bios`) and `ISO_AS` (`cd`, the default, or `disk`);
+/// empty means unset. Returns (boot with SeaBIOS, how the image is attached).
+pub fn iso_knobs(firmware: Option<&str>, iso_as: Option<&str>) -> Result<(bool, qemu::ImageKind)> {
+    let bios = match firmware.map(str::trim).unwrap_or_default() {
+        "" | "uefi" => false,
+        "bios" => true,
+        other => {
+            return Err(crate::error::Error::Knob {
+                name: "FIRMWARE",
+                why: format!("{other:?} is neither `uefi` nor `bios`"),
+            });
+        }
     };
-    interactive(Some((iso, kind)), false, None)
+    let kind = match iso_as.map(str::trim).unwrap_or_default() {
+        "" | "cd" => qemu::ImageKind::Cdrom,
+        "disk" => qemu::ImageKind::Disk,
+        other => {
+            return Err(crate::error::Error::Knob {
+                name: "ISO_AS",
+                why: format!("{other:?} is neither `cd` nor `disk`"),
+            });
+        }
+    };
+    Ok((bios, kind))
 }
 
 /// Builds everything and boots it; with `debug`, QEMU starts paused with a gdb stub.
@@ -31,13 +70,19 @@ pub fn run(debug: bool) -> Result<()> {
     images::stage_esp(&esp, &efi, Some(&kernel), Some(&conf))?;
     let esp_img = images::build_dir().join("esp.img");
     images::esp_image(&esp, &esp_img)?;
-    interactive(Some((esp_img, qemu::ImageKind::Disk)), debug, Some(&kernel))
+    interactive(
+        Some((esp_img, qemu::ImageKind::Disk)),
+        debug,
+        Some(&kernel),
+        false,
+    )
 }
 
 fn interactive(
     image: Option<(std::path::PathBuf, qemu::ImageKind)>,
     debug: bool,
     kernel: Option<&std::path::Path>,
+    bios: bool,
 ) -> Result<()> {
     let (display, why) = choose_display(qemu::have_display(), qemu::window_backend());
     let vm = Vm {
@@ -51,6 +96,7 @@ fn interactive(
         test_devices: true,
         allow_reboot: false,
         interactive: true,
+        bios,
     };
     let mut cmd = vm.command()?;
     eprintln!(
@@ -170,5 +216,27 @@ mod tests {
         let (display, why) = choose_display(false, Some("sdl"));
         assert_eq!(display, Display::Headless);
         assert!(why.contains("DISPLAY"), "{why}");
+    }
+
+    #[test]
+    fn iso_firmware_and_medium_knobs() {
+        use qemu::ImageKind::{Cdrom, Disk};
+        assert_eq!(iso_knobs(None, None).expect("defaults"), (false, Cdrom));
+        assert_eq!(
+            iso_knobs(Some(""), Some("")).expect("empty"),
+            (false, Cdrom)
+        );
+        assert_eq!(
+            iso_knobs(Some("bios"), Some("disk")).expect("bios disk"),
+            (true, Disk)
+        );
+        assert_eq!(
+            iso_knobs(Some("uefi"), Some("cd")).expect("uefi cd"),
+            (false, Cdrom)
+        );
+        let err = iso_knobs(Some("coreboot"), None).expect_err("unknown firmware");
+        assert!(err.to_string().contains("FIRMWARE"), "{err}");
+        let err = iso_knobs(None, Some("usb")).expect_err("unknown medium");
+        assert!(err.to_string().contains("ISO_AS"), "{err}");
     }
 }

@@ -273,13 +273,14 @@ fn first_wave(real_limine: bool, test_kernel: &Path) -> Result<Vec<BootSpec>> {
         memory_line: false,
     });
     for (name, kind) in [
-        ("iso-cd", qemu::ImageKind::Cdrom),
-        ("iso-disk", qemu::ImageKind::Disk),
+        ("iso-uefi-cd", qemu::ImageKind::Cdrom),
+        ("iso-uefi-disk", qemu::ImageKind::Disk),
     ] {
         let mut spec = ktap_boot(name, "ktest=all", false, "", base.clone());
         spec.iso = Some(kind);
         boots.push(spec);
     }
+    boots.extend(bios_iso_boots(real_limine)?);
     if real_limine {
         // The rest exercises the bundled loader's own behaviour.
         return Ok(boots);
@@ -325,6 +326,88 @@ fn first_wave(real_limine: bool, test_kernel: &Path) -> Result<Vec<BootSpec>> {
         vec!["kernel", "truncated"],
     ));
     Ok(boots)
+}
+
+/// Whether boot `name` is a BIOS (SeaBIOS) boot of the ISO: the `iso-bios-*` boots.
+fn is_bios_iso(name: &str) -> bool {
+    name.starts_with("iso-bios-")
+}
+
+/// Whether boot `name` tests GRUB's half of the bundled ISO with the Multiboot2 stub in place
+/// of the BIOS entry: the `iso-bios-grub-*` boots.
+fn is_grub_stub(name: &str) -> bool {
+    name.starts_with("iso-bios-grub-")
+}
+
+/// The BIOS boots of the ISO (SeaBIOS, as a CD and as a disk).
+///
+/// - `iso-bios-grub-cd`/`-disk` (bundled loader only): GRUB, from the El Torito image or the
+///   MBR, starts a Multiboot2 stub (`grub::MULTIBOOT2_STUB`) in place of the BIOS entry, with
+///   the kernel and `limine.conf` as modules; the stub prints their command lines.
+/// - `iso-bios-cd`/`-disk` to `boot: ready`, and `iso-bios-screen-cd`, the banner at its
+///   cells in VGA text mode: with real Limine always; with the bundled loader only once
+///   `iso::bios_entry` builds the BIOS entry (until then GRUB has nothing to start).
+fn bios_iso_boots(real_limine: bool) -> Result<Vec<BootSpec>> {
+    let ready_conf = images::project_conf(Some("log=info"), None)?;
+    let boot = |name: &str, kind, check| BootSpec {
+        name: name.into(),
+        kernel: Kernel::Normal,
+        conf: Some(ready_conf.clone()),
+        kernel_bytes: None,
+        knobs: Knobs::for_tests(),
+        check,
+        iso: Some(kind),
+        memory_line: false,
+    };
+    let mut boots = Vec::new();
+    if !real_limine {
+        for (name, kind) in [
+            ("iso-bios-grub-cd", qemu::ImageKind::Cdrom),
+            ("iso-bios-grub-disk", qemu::ImageKind::Disk),
+        ] {
+            // The stub's report, not a loader's refusal: these texts, and no kernel.
+            boots.push(boot(
+                name,
+                kind,
+                Check::LoaderError(vec![
+                    "mb2-stub: started by a Multiboot2 loader",
+                    "mb2-stub: module /boot/kernel\n",
+                    "mb2-stub: module /boot/limine.conf\n",
+                    "mb2-stub: end",
+                ]),
+            ));
+        }
+    }
+    if real_limine || crate::iso::bios_entry()?.is_some() {
+        boots.push(boot("iso-bios-cd", qemu::ImageKind::Cdrom, Check::Ready));
+        boots.push(boot("iso-bios-disk", qemu::ImageKind::Disk, Check::Ready));
+        boots.push(boot(
+            "iso-bios-screen-cd",
+            qemu::ImageKind::Cdrom,
+            Check::Screen,
+        ));
+    }
+    Ok(boots)
+}
+
+/// Builds the ISO of an ISO boot in `dir`: the stub as the BIOS entry for the GRUB boots.
+fn build_test_iso(
+    spec: &BootSpec,
+    kernel: &Path,
+    efi: &Path,
+    conf: &str,
+    dir: &Path,
+    iso: &Path,
+) -> Result<()> {
+    let root = dir.join("iso_root");
+    if !is_grub_stub(&spec.name) {
+        return crate::iso::build_iso(kernel, efi, conf, &root, iso);
+    }
+    let stub = dir.join("mb2-stub.bin");
+    qemu::ensure_parent(&stub)?;
+    std::fs::write(&stub, crate::grub::MULTIBOOT2_STUB)
+        .map_err(|e| Error::io(format!("cannot write {}", stub.display()), e))?;
+    crate::iso::build_iso_with(kernel, efi, Some(&stub), conf, &root, iso)
 }
 
 /// Runs the host tests; returns (passed, failed, output of failures).
@@ -430,8 +513,7 @@ fn run_boot(spec: &BootSpec, shared: &Shared) -> BootResult {
         Some(kind) => {
             let iso = dir.join("kernel.iso");
             let conf = spec.conf.clone().unwrap_or_default();
-            crate::iso::build_iso(kernel, &shared.efi, &conf, &dir.join("iso_root"), &iso)
-                .map(|()| (iso, kind))
+            build_test_iso(spec, kernel, &shared.efi, &conf, &dir, &iso).map(|()| (iso, kind))
         }
     };
     let medium = match medium {
@@ -442,6 +524,7 @@ fn run_boot(spec: &BootSpec, shared: &Shared) -> BootResult {
         }
     };
     let mut vm = Vm::headless(spec.knobs.clone(), shared.ovmf.clone(), &dir, medium);
+    vm.bios = is_bios_iso(&spec.name);
     if let Check::Session(s) = &spec.check {
         vm.allow_reboot = s.allow_reboot;
     }
@@ -684,6 +767,9 @@ fn judge(spec: &BootSpec, outcome: &Outcome, result: &mut BootResult) {
                     .and_then(|b| screen::parse_ppm(&b)),
                 screen::Geometry::from_log(&clean),
             ) {
+                (Ok(img), _) if is_bios_iso(name) => {
+                    problems.extend(crate::textmode::check_banner(&img))
+                }
                 (Ok(img), Some(geo)) => problems.extend(screen::check_banner(&img, &geo)),
                 (Err(e), _) => {
                     problems.push(format!("no screendump ({e}; {})", qemu::describe(outcome)))
