@@ -170,7 +170,7 @@ pub fn run_bios() -> Result<()> {
     let conf = images::project_conf(images::cmdline_from_env().as_deref(), None)?;
     let conf = write_conf(&images::build_dir().join("bios"), &conf)?;
     let (display, why) = crate::run::choose_display(qemu::have_display(), qemu::window_backend());
-    let mut cmd = command(
+    let cmd = command(
         &Knobs::from_env()?,
         &loader,
         &[(&conf, CONF_MODULE), (&kernel, KERNEL_MODULE)],
@@ -186,13 +186,7 @@ pub fn run_bios() -> Result<()> {
     eprintln!(
         "run-bios: quit with Ctrl-A X; Ctrl-A C switches between the serial console and the QEMU monitor."
     );
-    let status = cmd
-        .status()
-        .map_err(|e| Error::io("cannot start qemu-system-x86_64", e))?;
-    match status.code() {
-        Some(0) | Some(qemu::EXIT_SUCCESS) | None => Ok(()),
-        Some(code) => Err(format!("QEMU exited with status {code}").into()),
-    }
+    crate::run::wait_interactive(cmd)
 }
 
 /// What a `bios-` boot must show.
@@ -407,14 +401,7 @@ pub fn run(
             }
         }
         Expect::Refusal(texts) => {
-            let mut problems: Vec<String> = texts
-                .iter()
-                .filter(|t| !clean.contains(*t))
-                .map(|t| format!("serial output lacks {t:?}"))
-                .collect();
-            if clean.contains("KTAP version") || clean.contains("boot: ready") {
-                problems.push("the kernel started although the loader should have refused".into());
-            }
+            let mut problems = crate::test::refusal_problems(&clean, texts);
             if outcome.status.is_some() {
                 problems.push(format!(
                     "QEMU exited ({}) instead of halting with the message",

@@ -156,25 +156,6 @@ menuentry "Rust kernel (bundled loader, BIOS)" {{
     )
 }
 
-fn run(mut cmd: Command, what: &str) -> Result<()> {
-    let shown = format!("{cmd:?}");
-    let out = cmd.output().map_err(|e| {
-        Error::io(
-            format!("cannot run {what} (is it installed? `make deps`)"),
-            e,
-        )
-    })?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "{what} failed: {shown}\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-        .into())
-    }
-}
-
 /// Stages GRUB's BIOS files under `root` (`boot/grub/...`) for an ISO whose filesystem UUID
 /// is `uuid`: the El Torito image, `grub.cfg`, and the module directory (so GRUB's command
 /// line is complete when something fails). Returns the El Torito image's path inside `root`.
@@ -221,7 +202,7 @@ pub fn stage(root: &Path, uuid: &str) -> Result<&'static str> {
         .arg("-o")
         .arg(root.join(ELTORITO))
         .args(MODULES);
-    run(mkimage, "grub-mkimage")?;
+    crate::iso::run(mkimage, "grub-mkimage")?;
     std::fs::remove_file(&early).map_err(|e| Error::io("cannot remove early.cfg", e))?;
     Ok(ELTORITO)
 }

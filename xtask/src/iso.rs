@@ -20,7 +20,8 @@ use crate::error::{Error, Result};
 use crate::grub;
 use crate::images;
 
-fn run(mut cmd: Command, what: &str) -> Result<()> {
+/// Runs a tool to completion; its stderr becomes the error when it fails.
+pub(crate) fn run(mut cmd: Command, what: &str) -> Result<()> {
     let shown = format!("{cmd:?}");
     let out = cmd.output().map_err(|e| {
         Error::io(

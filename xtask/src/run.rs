@@ -98,7 +98,7 @@ fn interactive(
         interactive: true,
         bios,
     };
-    let mut cmd = vm.command()?;
+    let cmd = vm.command()?;
     eprintln!(
         "run: {why}; booting with {}; serial console on this terminal (type to send input to COM1).",
         if images::using_real_limine() {
@@ -117,6 +117,11 @@ fn interactive(
             kernel.display()
         );
     }
+    wait_interactive(cmd)
+}
+
+/// Runs an interactive QEMU to its end: a clean exit (or a signal, e.g. Ctrl-A X) is success.
+pub(crate) fn wait_interactive(mut cmd: std::process::Command) -> Result<()> {
     let status = cmd
         .status()
         .map_err(|e| Error::io("cannot start qemu-system-x86_64", e))?;

@@ -663,6 +663,39 @@ fn wait_then_kill(mut running: Running, needles: &[&str]) -> Outcome {
     running.kill()
 }
 
+/// What is wrong with a boot the loader should have refused: each of `expect` missing from the
+/// (ANSI-stripped) serial log `clean`, and the kernel having started anyway.
+pub(crate) fn refusal_problems(clean: &str, expect: &[impl AsRef<str>]) -> Vec<String> {
+    let mut problems: Vec<String> = expect
+        .iter()
+        .map(AsRef::as_ref)
+        .filter(|t| !clean.contains(*t))
+        .map(|t| format!("serial output lacks {t:?}"))
+        .collect();
+    if clean.contains("KTAP version") || clean.contains("boot: ready") {
+        problems.push("the kernel started although the loader should have refused".into());
+    }
+    problems
+}
+
+/// Counts one boot's results and keeps its serial log when any failed.
+fn record(tally: &mut Tally, boot: &str, results: &[(String, bool, String)], log: String) {
+    let mut any_failed = false;
+    for (name, ok, why) in results {
+        if *ok {
+            tally.pass(name);
+        } else {
+            any_failed = true;
+            tally.fail(name, why, String::new());
+        }
+    }
+    if any_failed {
+        tally
+            .failures
+            .push((format!("serial log of boot {boot}"), log));
+    }
+}
+
 fn judge(spec: &BootSpec, outcome: &Outcome, result: &mut BootResult) {
     let clean = ktap::strip_ansi(&outcome.log);
     let name = &spec.name;
@@ -785,14 +818,7 @@ fn judge(spec: &BootSpec, outcome: &Outcome, result: &mut BootResult) {
         // Judged while it ran (see `run_boot`).
         Check::Session(_) => {}
         Check::LoaderError(expect) => {
-            let mut problems: Vec<String> = expect
-                .iter()
-                .filter(|t| !clean.contains(*t))
-                .map(|t| format!("serial output lacks {t:?}"))
-                .collect();
-            if clean.contains("KTAP version") || clean.contains("boot: ready") {
-                problems.push("the kernel started although the loader should have refused".into());
-            }
+            let problems = refusal_problems(&clean, expect);
             result
                 .results
                 .push((name.clone(), problems.is_empty(), problems.join("; ")));
@@ -861,21 +887,8 @@ fn run_boots(
                     let result = run_boot(&spec, shared);
                     let (tally, standalone) = &mut *tally_lock.lock().expect("tally");
                     println!("boot {}", result.name);
-                    let mut any_failed = false;
-                    for (name, ok, why) in &result.results {
-                        if *ok {
-                            tally.pass(name);
-                        } else {
-                            any_failed = true;
-                            tally.fail(name, why, String::new());
-                        }
-                    }
-                    if any_failed {
-                        let log = ktap::strip_ansi(&result.log);
-                        tally
-                            .failures
-                            .push((format!("serial log of boot {}", result.name), log));
-                    }
+                    let log = ktap::strip_ansi(&result.log);
+                    record(tally, &result.name, &result.results, log);
                     standalone.extend(result.standalone);
                 }
             });
@@ -912,20 +925,7 @@ fn run_bios_boots(selection: Option<&[String]>, shared: &Shared, tally: &mut Tal
                     let (results, log) = crate::bios::run(&boot, &loader, kernel, BOOT_TIMEOUT);
                     let tally = &mut *tally_lock.lock().expect("tally");
                     println!("boot {}", boot.name);
-                    let mut any_failed = false;
-                    for (name, ok, why) in &results {
-                        if *ok {
-                            tally.pass(name);
-                        } else {
-                            any_failed = true;
-                            tally.fail(name, why, String::new());
-                        }
-                    }
-                    if any_failed {
-                        tally
-                            .failures
-                            .push((format!("serial log of boot {}", boot.name), log));
-                    }
+                    record(tally, &boot.name, &results, log);
                 }
             });
         }

@@ -8,7 +8,6 @@
 //! the test prints it before the fault as `ktest: let <name>=<value>`, and the harness puts
 //! that value in for `{<name>}` in the expected texts.
 
-use core::hint::black_box;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use crate::arch::probe::{self, PATTERN};
@@ -291,19 +290,6 @@ ktest! {
     }
 }
 
-/// Recurses until the stack runs out; each level keeps 1 KiB live so nothing is optimised away.
-#[inline(never)]
-fn recurse(depth: u64) -> u64 {
-    let mut frame = [0u64; 128];
-    frame[(depth % 128) as usize] = depth;
-    let frame = black_box(&mut frame);
-    if black_box(true) {
-        recurse(depth + 1).wrapping_add(frame[(depth % 128) as usize])
-    } else {
-        frame[0]
-    }
-}
-
 ktest! {
     // Needs the kernel stack's unmapped guard area (init.rs switches to a guard-paged stack
     // from the memory module before running tests). Without it the recursion would walk over
@@ -326,7 +312,7 @@ ktest! {
         }
         // Number of the page below, as the report prints CR2: `0x` and 13 of the 16 digits.
         crate::println!("ktest: let guard_page={:#015x}", (bottom - 0x1000) >> 12);
-        let depth = recurse(0);
+        let depth = crate::arch::demo::exhaust_stack(0);
         kassert!(false, "recursion returned after {depth}");
         Ok(())
     }

@@ -192,7 +192,7 @@ impl ShellHost for KernelHost {
             }
             FaultKind::DoubleFault => {
                 if current_stack_is_guarded() {
-                    overflow_stack();
+                    black_box(demo::exhaust_stack(0));
                 } else {
                     demo::push_on_unmapped_stack();
                 }
@@ -627,25 +627,6 @@ fn current_stack_is_guarded() -> bool {
         bottom -= PAGE;
     }
     false
-}
-
-/// Recurses until the stack runs out (1 KiB live per level, so nothing is optimised away):
-/// the page fault in the guard area cannot be delivered on the exhausted stack, so the CPU
-/// raises a double fault on its own stack, whose report names the overflowed stack.
-#[inline(never)]
-fn overflow_stack() {
-    #[inline(never)]
-    fn recurse(depth: u64) -> u64 {
-        let mut frame = [0u64; 128];
-        frame[(depth % 128) as usize] = depth;
-        let frame = black_box(&mut frame);
-        if black_box(true) {
-            recurse(depth + 1).wrapping_add(frame[(depth % 128) as usize])
-        } else {
-            frame[0]
-        }
-    }
-    black_box(recurse(0));
 }
 
 #[cfg(feature = "ktest")]

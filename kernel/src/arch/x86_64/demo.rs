@@ -76,3 +76,19 @@ pub fn push_on_unmapped_stack() {
     }
     cpu::restore_interrupts(were_enabled);
 }
+
+/// Recurses until the stack runs out, keeping 1 KiB live per level so nothing is optimised
+/// away; returns only if the stack never ends (it does: its guard area faults). On a guarded
+/// kernel stack the page fault cannot be delivered on the exhausted stack, so the CPU raises a
+/// double fault on its own stack, whose report names the overflowed stack.
+#[inline(never)]
+pub fn exhaust_stack(depth: u64) -> u64 {
+    let mut frame = [0u64; 128];
+    frame[(depth % 128) as usize] = depth;
+    let frame = core::hint::black_box(&mut frame);
+    if core::hint::black_box(true) {
+        exhaust_stack(depth + 1).wrapping_add(frame[(depth % 128) as usize])
+    } else {
+        frame[0]
+    }
+}
